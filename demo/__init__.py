@@ -1,0 +1,1 @@
+"""The end-to-end demo: the remediator against an embedded localarm (``make demo``)."""

@@ -1,0 +1,1 @@
+"""localarm: a local, stateful Azure Resource Manager for Microsoft.Network (a test tool, never deployed)."""

@@ -1,0 +1,43 @@
+"""ARM error responses: ``{"error": {"code": ..., "message": ...}}`` with an HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ArmError(Exception):
+    """An error the emulator answers with, shaped like Azure Resource Manager's."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def not_found(resource_type: str, name: str, resource_group: str) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{resource_type}/{name}' under resource group '{resource_group}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def parent_not_found(parent_type: str, parent_name: str, resource_group: str) -> ArmError:
+    return ArmError(
+        404,
+        "ParentResourceNotFound",
+        f"Can not perform requested operation on nested resource. Parent resource "
+        f"'{parent_name}' of type '{parent_type}' not found in resource group '{resource_group}'.",
+    )
+
+
+def bad_request(code: str, message: str) -> ArmError:
+    return ArmError(400, code, message)

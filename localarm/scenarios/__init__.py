@@ -1,0 +1,33 @@
+"""Named starting states for localarm, each one JSON data file beside this module."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from localarm.resource_types import ResourcePath, parse_path
+from localarm.store import Store
+
+_DIR = Path(__file__).parent
+
+
+def available() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in _DIR.glob("*.json")))
+
+
+def read(name: str) -> dict[str, Any]:
+    """The scenario document: ``description``, ``subscriptionId`` and ordered ``resources``."""
+    if name not in available():
+        raise ValueError(f"unknown scenario {name!r}; available: {', '.join(available())}")
+    document: dict[str, Any] = json.loads((_DIR / f"{name}.json").read_text())
+    return document
+
+
+def load(name: str, store: Store) -> None:
+    """Create every resource of the scenario in order, as already-provisioned platform state."""
+    for resource in read(name)["resources"]:
+        target = parse_path(resource["id"])
+        if not isinstance(target, ResourcePath) or target.is_collection:
+            raise ValueError(f"scenario {name}: {resource['id']} is not a resource ID")
+        store.seed(resource["id"], resource["body"], target)

@@ -1,0 +1,414 @@
+"""The Azure network adapter: the only module that knows the Azure SDK.
+
+Reads return the resource's wire JSON (``Resource.body``), which the planner works on as plain data; writes
+send a whole resource body back, guarded by the etag that was read. The SDK (``azure.mgmt.network``, about
+0.35 s and 50 MB to import) and ``azure.identity`` are imported on first use, so importing this module —
+and ``function_app`` — stays cheap.
+
+Credentials: a loopback ``ARM_ENDPOINT`` (localarm) gets a locally minted, unsigned token carrying the
+configured identity; any other endpoint gets ``DefaultAzureCredential`` (the managed identity in Azure).
+A guard policy refuses to send any request whose host is on the other side of that line, so a real
+token never reaches a loopback server and a local token never leaves the machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ipaddress
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from remediation.resource_id import ResourceId
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.mgmt.network import NetworkManagementClient
+
+Json = dict[str, Any]
+
+DEFAULT_ENDPOINT = "https://management.azure.com"
+ARM_SCOPE = "https://management.azure.com/.default"
+LOCAL_TENANT = "72f988bf-0000-4000-8000-00000000beef"
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+class ArmError(Exception):
+    """ARM answered with an error (after the SDK's own retries for 429 and 5xx)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class NotFound(ArmError):
+    """The resource (or its parent) does not exist."""
+
+
+class PreconditionFailed(ArmError):
+    """The resource changed since its etag was read (412): re-read and re-plan."""
+
+
+class Busy(ArmError):
+    """Another operation on the resource is in progress (409 ``AnotherOperationInProgress``): retry later."""
+
+
+class ArmUnavailable(ArmError):
+    """ARM could not be reached (connection refused, TLS failure, timeout)."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource as read from ARM: its ID, etag and wire JSON."""
+
+    id: ResourceId
+    etag: str | None
+    body: Json
+
+    @property
+    def provisioning_state(self) -> str:
+        return str(self.body.get("properties", {}).get("provisioningState", "Succeeded"))
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """A write that ARM accepted: finished (``waited``) or still running in Azure."""
+
+    resource_id: ResourceId
+    method: str
+    waited: bool
+    provisioning_state: str
+
+
+@dataclass
+class ArmCalls:
+    """HTTP requests sent to ARM: reads (GET), writes (PUT/DELETE) and long-running-operation polls."""
+
+    reads: int = 0
+    writes: int = 0
+    polls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, method: str, path: str) -> None:
+        with self._lock:
+            if "/operations/" in path.lower() or "/operationresults/" in path.lower():
+                self.polls += 1
+            elif method == "GET":
+                self.reads += 1
+            else:
+                self.writes += 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {"reads": self.reads, "writes": self.writes, "polls": self.polls}
+
+
+_current_calls: ContextVar[ArmCalls | None] = ContextVar("remediation_arm_calls", default=None)
+
+
+@contextlib.contextmanager
+def counting_calls() -> Iterator[ArmCalls]:
+    """Count the ARM requests made in this context (one reconcile), whatever client makes them."""
+    calls = ArmCalls()
+    token = _current_calls.set(calls)
+    try:
+        yield calls
+    finally:
+        _current_calls.reset(token)
+
+
+# --------------------------------------------------------------------- credentials
+
+
+def is_loopback(endpoint: str) -> bool:
+    host = urlsplit(endpoint).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def local_token(claims: Mapping[str, Any]) -> str:
+    """An unsigned JWT (``alg: none``) for localarm, which reads claims but verifies nothing."""
+
+    def part(obj: Mapping[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+class LocalTokenCredential:
+    """A TokenCredential for localarm: the configured identity in an unsigned token."""
+
+    def __init__(
+        self, *, principal_id: str, name: str = "aks-egress-remediator", tenant_id: str = LOCAL_TENANT
+    ):
+        self.claims = {
+            "aud": "https://management.azure.com/",
+            "iss": f"https://sts.windows.net/{tenant_id}/",
+            "appid": principal_id,
+            "oid": principal_id,
+            "idtyp": "app",
+            "name": name,
+            "tid": tenant_id,
+        }
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        now = int(time.time())
+        return AccessToken(local_token({**self.claims, "iat": now, "exp": now + 3600}), now + 3600)
+
+
+# ------------------------------------------------------------------------ resources
+
+
+@dataclass(frozen=True)
+class _Kind:
+    operations: str  # attribute of NetworkManagementClient
+    model: str  # azure.mgmt.network.models class used to strip read-only fields from writes
+
+
+_KINDS: dict[str, _Kind] = {
+    "microsoft.network/azurefirewalls": _Kind("azure_firewalls", "AzureFirewall"),
+    "microsoft.network/firewallpolicies": _Kind("firewall_policies", "FirewallPolicy"),
+    "microsoft.network/firewallpolicies/rulecollectiongroups": _Kind(
+        "firewall_policy_rule_collection_groups", "FirewallPolicyRuleCollectionGroup"
+    ),
+    "microsoft.network/routetables": _Kind("route_tables", "RouteTable"),
+    "microsoft.network/routetables/routes": _Kind("routes", "Route"),
+    "microsoft.network/virtualnetworks": _Kind("virtual_networks", "VirtualNetwork"),
+    "microsoft.network/virtualnetworks/subnets": _Kind("subnets", "Subnet"),
+    "microsoft.network/loadbalancers": _Kind("load_balancers", "LoadBalancer"),
+    "microsoft.network/publicipaddresses": _Kind("public_ip_addresses", "PublicIPAddress"),
+}
+
+
+def _kind(rid: ResourceId) -> _Kind:
+    kind = _KINDS.get(rid.kind.lower())
+    if kind is None:
+        raise ValueError(f"{rid} is a {rid.kind}, which the network adapter does not handle")
+    return kind
+
+
+# ---------------------------------------------------------------------------- adapter
+
+
+class AzureNetwork:
+    """Reads and etag-guarded writes of firewalls, policies, route tables, subnets and load balancers."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str = DEFAULT_ENDPOINT,
+        credential: TokenCredential | None = None,
+        ca_bundle: str | None = None,
+        principal_id: str | None = None,
+        polling_interval: float | None = None,
+        retry_timeout: float | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.loopback = is_loopback(self.endpoint)
+        if credential is None:
+            credential = self._default_credential(principal_id)
+        elif self.loopback != isinstance(credential, LocalTokenCredential):
+            raise ValueError(
+                "refusing the credential: a loopback ARM endpoint takes only a local token, "
+                "and a local token is only for a loopback endpoint"
+            )
+        self.credential = credential
+        self.ca_bundle = ca_bundle
+        self.polling_interval = polling_interval
+        self.retry_timeout = retry_timeout
+        self._clients: dict[str, NetworkManagementClient] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None, **options: Any) -> AzureNetwork:
+        """Configure from ``ARM_ENDPOINT``, ``ARM_CA_BUNDLE`` and ``REMEDIATOR_PRINCIPAL_ID``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            endpoint=env.get("ARM_ENDPOINT") or DEFAULT_ENDPOINT,
+            ca_bundle=env.get("ARM_CA_BUNDLE") or None,
+            principal_id=env.get("REMEDIATOR_PRINCIPAL_ID") or None,
+            **options,
+        )
+
+    def _default_credential(self, principal_id: str | None) -> TokenCredential:
+        if self.loopback:
+            return LocalTokenCredential(principal_id=principal_id or "00000000-0000-0000-0000-00000000c0de")
+        from azure.identity import DefaultAzureCredential
+
+        credential: TokenCredential = DefaultAzureCredential()
+        return credential
+
+    def _client(self, subscription: str) -> NetworkManagementClient:
+        with self._lock:
+            client = self._clients.get(subscription)
+            if client is None:
+                client = self._make_client(subscription)
+                self._clients[subscription] = client
+            return client
+
+    def _make_client(self, subscription: str) -> NetworkManagementClient:
+        from azure.core.pipeline.policies import SansIOHTTPPolicy
+        from azure.mgmt.network import NetworkManagementClient
+
+        loopback = self.loopback
+
+        class GuardAndCount(SansIOHTTPPolicy):  # type: ignore[type-arg]
+            """Refuse requests that cross the loopback line; count the ones that go out."""
+
+            def on_request(self, request: Any) -> None:
+                url = request.http_request.url
+                if is_loopback(url) != loopback:
+                    raise ArmUnavailable(
+                        f"refusing to send a request to {urlsplit(url).hostname}: "
+                        "it is on the other side of the loopback line from ARM_ENDPOINT"
+                    )
+                calls = _current_calls.get()
+                if calls is not None:
+                    calls.count(request.http_request.method, urlsplit(url).path)
+
+        options: dict[str, Any] = {"per_retry_policies": [GuardAndCount()]}
+        if self.ca_bundle:
+            options["connection_verify"] = self.ca_bundle
+        if self.polling_interval is not None:
+            options["polling_interval"] = self.polling_interval
+        if self.retry_timeout is not None:
+            options["timeout"] = self.retry_timeout
+        return NetworkManagementClient(
+            self.credential,
+            subscription,
+            base_url=self.endpoint,
+            credential_scopes=[ARM_SCOPE],
+            **options,
+        )
+
+    def _operations(self, rid: ResourceId) -> Any:
+        return getattr(self._client(rid.subscription), _kind(rid).operations)
+
+    # ---------------------------------------------------------------- reads
+
+    def get(self, rid: ResourceId) -> Resource:
+        """Read one resource; raises ``NotFound`` when it (or its parent) does not exist."""
+        operations = self._operations(rid)
+        with _translated_errors(str(rid)):
+            chunks = operations.get(rid.resource_group, *rid.names, stream=True)
+            body = json.loads(b"".join(chunks))
+        return Resource(id=rid, etag=body.get("etag"), body=body)
+
+    def find(self, rid: ResourceId) -> Resource | None:
+        """Read one resource, or ``None`` when it does not exist."""
+        try:
+            return self.get(rid)
+        except NotFound:
+            return None
+
+    def list_rule_collection_groups(self, policy: ResourceId) -> list[Resource]:
+        """Every rule collection group of a firewall policy."""
+        operations = self._client(policy.subscription).firewall_policy_rule_collection_groups
+        with _translated_errors(str(policy)):
+            items = [item.as_dict() for item in operations.list(policy.resource_group, policy.name)]
+        return [_resource_from_body(item) for item in items]
+
+    def list_load_balancers(self, subscription: str, resource_group: str) -> list[Resource]:
+        """Every load balancer in a resource group (an AKS node resource group)."""
+        operations = self._client(subscription).load_balancers
+        with _translated_errors(f"/subscriptions/{subscription}/resourceGroups/{resource_group}"):
+            items = [item.as_dict() for item in operations.list(resource_group)]
+        return [_resource_from_body(item) for item in items]
+
+    # --------------------------------------------------------------- writes
+
+    def put(self, rid: ResourceId, body: Json, *, etag: str | None, wait: bool) -> WriteOutcome:
+        """Create or replace a resource, guarded by ``etag`` (``None``: only if it does not exist yet).
+
+        With ``wait=False`` this returns once ARM has accepted the write; the operation goes on in Azure.
+        """
+        from azure.mgmt.network import models
+
+        kind = _kind(rid)
+        model = getattr(models, kind.model)(body)
+        headers = {"If-Match": etag} if etag else {"If-None-Match": "*"}
+        operations = self._operations(rid)
+        with _translated_errors(str(rid)):
+            poller = operations.begin_create_or_update(
+                rid.resource_group, *rid.names, model, headers=headers, polling=self._polling(wait)
+            )
+            result = poller.result()
+        state = str(result.as_dict().get("properties", {}).get("provisioningState", "Succeeded"))
+        return WriteOutcome(resource_id=rid, method="PUT", waited=wait, provisioning_state=state)
+
+    def _polling(self, wait: bool) -> Any:
+        """No polling, or ARM polling that keeps counting calls in the SDK's polling thread."""
+        if not wait:
+            return False
+        from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+        calls = _current_calls.get()
+
+        class CountedPolling(ARMPolling):
+            def run(self) -> None:
+                token = _current_calls.set(calls)
+                try:
+                    super().run()
+                finally:
+                    _current_calls.reset(token)
+
+        interval = 30.0 if self.polling_interval is None else self.polling_interval
+        return CountedPolling(interval, path_format_arguments={"endpoint": self.endpoint})
+
+    def delete(self, rid: ResourceId, *, etag: str | None, wait: bool) -> WriteOutcome:
+        """Delete a resource, guarded by ``etag`` when given."""
+        headers = {"If-Match": etag} if etag else {}
+        operations = self._operations(rid)
+        with _translated_errors(str(rid)):
+            poller = operations.begin_delete(
+                rid.resource_group, *rid.names, headers=headers, polling=self._polling(wait)
+            )
+            poller.result()
+        return WriteOutcome(resource_id=rid, method="DELETE", waited=wait, provisioning_state="Deleted")
+
+
+def _resource_from_body(body: Json) -> Resource:
+    return Resource(id=ResourceId.parse(str(body["id"])), etag=body.get("etag"), body=body)
+
+
+@contextlib.contextmanager
+def _translated_errors(subject: str) -> Iterator[None]:
+    """Turn azure-core exceptions into the typed outcomes callers act on."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    try:
+        yield
+    except HttpResponseError as err:
+        status = err.status_code
+        code = getattr(err.error, "code", None) if err.error is not None else None
+        message = f"{subject}: {status} {code or ''} {_error_message(err)}".strip()
+        if status == 404:
+            raise NotFound(message, status=status, code=code) from None
+        if status == 412:
+            raise PreconditionFailed(message, status=status, code=code) from None
+        if status == 409 and code == "AnotherOperationInProgress":
+            raise Busy(message, status=status, code=code) from None
+        raise ArmError(message, status=status, code=code) from None
+    except (ServiceRequestError, ServiceResponseError) as err:
+        raise ArmUnavailable(f"{subject}: ARM could not be reached: {err}") from None
+
+
+def _error_message(err: Any) -> str:
+    error = getattr(err, "error", None)
+    message = getattr(error, "message", None) if error is not None else None
+    return str(message or err.reason or "")
