@@ -1,38 +1,29 @@
-"""``python -m demo``: start localarm with the aks-demo landing zone and show what the adapter reads."""
+"""``python -m demo``: the remediator against an embedded localarm serving the aks-demo landing zone."""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
-from localarm import scenarios
 from localarm.server import LocalArm
-from remediation.network import AzureNetwork, counting_calls
-from remediation.resource_id import ResourceId
+from remediation import cli
+
+CONFIG = Path(__file__).parent / "aks-demo.yaml"
 
 
 def main() -> int:
-    scenario = scenarios.read("aks-demo")
-    with LocalArm(scenario="aks-demo") as arm:
-        network = AzureNetwork(endpoint=arm.endpoint, ca_bundle=str(arm.ca_bundle), polling_interval=0)
-        print(f"localarm is serving the aks-demo landing zone at {arm.endpoint}\n")
-        with counting_calls() as calls:
-            for resource in scenario["resources"]:
-                rid = ResourceId.parse(resource["id"])
-                read = network.get(rid)
-                props = read.body["properties"]
-                print(f"{rid.kind.split('/', 1)[1]:<38} {rid.name:<34} {read.provisioning_state}")
-                for config in props.get("ipConfigurations", []):
-                    private = config["properties"].get("privateIPAddress")
-                    if private:
-                        print(f"{'':<23}private IP {private}")
-                for route in props.get("routes", []):
-                    rp = route["properties"]
-                    hop = f"{rp['nextHopType']} {rp.get('nextHopIpAddress', '')}"
-                    print(f"{'':<23}route {rp['addressPrefix']} -> {hop}")
-                if "ipAddress" in props:
-                    print(f"{'':<23}address {props['ipAddress']}")
-        print(f"\n{calls.reads} ARM reads over HTTPS through azure-mgmt-network.")
-    return 0
+    with LocalArm(scenario="aks-demo", lro_seconds=0.2) as arm:
+        os.environ.update(
+            ARM_ENDPOINT=arm.endpoint, ARM_CA_BUNDLE=str(arm.ca_bundle), ARM_POLLING_INTERVAL="0.2"
+        )
+        print(f"localarm serves the aks-demo landing zone at {arm.endpoint}\n")
+        print("$ python -m remediation check --config demo/aks-demo.yaml")
+        cli.main(["check", "--config", str(CONFIG)])
+        print("$ python -m remediation enforce --config demo/aks-demo.yaml")
+        cli.main(["enforce", "--config", str(CONFIG)])
+        print("$ python -m remediation check --config demo/aks-demo.yaml")
+        return cli.main(["check", "--config", str(CONFIG)])
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ Json = dict[str, Any]
 
 DEFAULT_ENDPOINT = "https://management.azure.com"
 ARM_SCOPE = "https://management.azure.com/.default"
+# ARM sends Retry-After with long-running operations and the SDK honours it; this is only the fallback
+# (the SDK's own default, 30 s, makes a sub-second local operation cost half a minute).
+DEFAULT_POLLING_INTERVAL = 5.0
 LOCAL_TENANT = "72f988bf-0000-4000-8000-00000000beef"
 
 
@@ -236,11 +239,28 @@ class AzureNetwork:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, **options: Any) -> AzureNetwork:
-        """Configure from ``ARM_ENDPOINT``, ``ARM_CA_BUNDLE`` and ``REMEDIATOR_PRINCIPAL_ID``."""
+        """Configure from ``ARM_ENDPOINT``, ``ARM_CA_BUNDLE``, ``ARM_POLLING_INTERVAL`` and
+        ``REMEDIATOR_PRINCIPAL_ID``; a malformed value raises ``ValueError`` naming the setting."""
         env = os.environ if environ is None else environ
+        endpoint = env.get("ARM_ENDPOINT") or DEFAULT_ENDPOINT
+        if urlsplit(endpoint).scheme != "https" or not urlsplit(endpoint).hostname:
+            raise ValueError(f"ARM_ENDPOINT must be an https:// URL, got {endpoint!r}")
+        ca_bundle = env.get("ARM_CA_BUNDLE") or None
+        if ca_bundle is not None and not os.path.isfile(ca_bundle):
+            raise ValueError(f"ARM_CA_BUNDLE {ca_bundle!r} is not a file")
+        interval_text = env.get("ARM_POLLING_INTERVAL") or ""
+        try:
+            interval = float(interval_text) if interval_text else DEFAULT_POLLING_INTERVAL
+        except ValueError:
+            raise ValueError(
+                f"ARM_POLLING_INTERVAL must be a number of seconds, got {interval_text!r}"
+            ) from None
+        if not 0 <= interval <= 300:
+            raise ValueError(f"ARM_POLLING_INTERVAL must be between 0 and 300 seconds, got {interval_text!r}")
+        options.setdefault("polling_interval", interval)
         return cls(
-            endpoint=env.get("ARM_ENDPOINT") or DEFAULT_ENDPOINT,
-            ca_bundle=env.get("ARM_CA_BUNDLE") or None,
+            endpoint=endpoint,
+            ca_bundle=ca_bundle,
             principal_id=env.get("REMEDIATOR_PRINCIPAL_ID") or None,
             **options,
         )

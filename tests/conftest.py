@@ -3,6 +3,7 @@ for the final ``oav validate-traffic`` check, and a network adapter pointed at i
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ from remediation.network import AzureNetwork
 from remediation.resource_id import ResourceId
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAFFIC_DIR = ROOT / "build" / "traffic"
+# One folder per test session, so that concurrent sessions never mix (or wipe) each other's traffic.
+TRAFFIC_DIR = ROOT / "build" / "traffic" / f"session-{os.getpid()}"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # The aks-demo scenario (localarm/scenarios/aks-demo.json).
@@ -43,6 +45,12 @@ AKS_SUBNET = VNET_SPOKE.child("subnets", "aks-nodes")
 def pytest_sessionstart(session: pytest.Session) -> None:
     shutil.rmtree(TRAFFIC_DIR, ignore_errors=True)
     TRAFFIC_DIR.mkdir(parents=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Keep the traffic of a failed session for inspection; drop it otherwise."""
+    if exitstatus == 0:
+        shutil.rmtree(TRAFFIC_DIR, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
