@@ -7,6 +7,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 NODE_TOOLS := tests/node
+# checkov (Bicep static analysis) is big and pins its own dependencies: it gets a venv of its own.
+INFRA_VENV := .venv-infra
 
 .PHONY: help setup demo test lint typecheck unit clean
 
@@ -24,7 +26,12 @@ $(NODE_TOOLS)/node_modules/.setup-done: $(NODE_TOOLS)/package.json $(NODE_TOOLS)
 	npm ci --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(BIN)/.setup-done $(NODE_TOOLS)/node_modules/.setup-done
+$(INFRA_VENV)/bin/.setup-done: requirements-infra.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
+setup: $(BIN)/.setup-done $(NODE_TOOLS)/node_modules/.setup-done $(INFRA_VENV)/bin/.setup-done
 
 lint: $(BIN)/.setup-done
 	$(BIN)/ruff check .
@@ -40,4 +47,4 @@ demo: setup
 	$(BIN)/python -m demo
 
 clean:
-	rm -rf $(VENV) $(NODE_TOOLS)/node_modules build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(INFRA_VENV) $(NODE_TOOLS)/node_modules build .pytest_cache .mypy_cache .ruff_cache .hypothesis
