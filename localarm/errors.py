@@ -8,9 +8,7 @@ from typing import Any
 class ArmError(Exception):
     """An error the emulator answers with, shaped like Azure Resource Manager's."""
 
-    def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code

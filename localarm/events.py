@@ -123,9 +123,7 @@ class EventDelivery:
             if status in (400, 401, 403, 413) or attempt >= len(self.schedule):
                 # Event Grid does not retry these; with dead-lettering on they land in the container.
                 with self._cond:
-                    self.dead_letters.append(
-                        {"event": event, "lastStatus": status, "deliveryAttempts": attempt + 1}
-                    )
+                    self.dead_letters.append({"event": event, "lastStatus": status, "deliveryAttempts": attempt + 1})
                 continue
             self._schedule(event, attempt=attempt + 1, delay=self.schedule[attempt])
 

@@ -105,9 +105,7 @@ class Fault:
             raise FaultSpecError("'seconds' must be a number from 0 to 120")
         if kind == "delay" and seconds == 0:
             raise FaultSpecError("a 'delay' fault needs 'seconds'")
-        return cls(
-            kind=kind, method=method, path=path, times=times, retry_after=retry_after, seconds=float(seconds)
-        )
+        return cls(kind=kind, method=method, path=path, times=times, retry_after=retry_after, seconds=float(seconds))
 
 
 class FaultBook:

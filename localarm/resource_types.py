@@ -39,12 +39,8 @@ class ResourceType:
 TYPES: dict[tuple[str, ...], ResourceType] = {
     t.segments: t
     for t in (
-        ResourceType(
-            ("azureFirewalls",), "AzureFirewall", "Microsoft.Network/azureFirewalls", serialized=True
-        ),
-        ResourceType(
-            ("firewallPolicies",), "FirewallPolicy", "Microsoft.Network/FirewallPolicies", serialized=True
-        ),
+        ResourceType(("azureFirewalls",), "AzureFirewall", "Microsoft.Network/azureFirewalls", serialized=True),
+        ResourceType(("firewallPolicies",), "FirewallPolicy", "Microsoft.Network/FirewallPolicies", serialized=True),
         ResourceType(
             ("firewallPolicies", "ruleCollectionGroups"),
             "FirewallPolicyRuleCollectionGroup",
@@ -112,9 +108,7 @@ class ResourcePath:
     def parent(self) -> ResourcePath | None:
         if len(self.type.segments) == 1:
             return None
-        return ResourcePath(
-            self.subscription, self.resource_group, TYPES[self.type.segments[:-1]], self.names[:-1]
-        )
+        return ResourcePath(self.subscription, self.resource_group, TYPES[self.type.segments[:-1]], self.names[:-1])
 
 
 @dataclass(frozen=True)
@@ -152,9 +146,7 @@ def parse_path(path: str) -> ResourcePath | OperationPath:
         )
     if resource_group is None and segments and segments[0].lower() == "locations":
         if len(segments) == 4 and segments[2].lower() in ("operations", "operationresults"):
-            return OperationPath(
-                subscription, segments[1], segments[3], segments[2].lower() == "operationresults"
-            )
+            return OperationPath(subscription, segments[1], segments[3], segments[2].lower() == "operationresults")
         raise ArmError(404, "NotFound", f"The requested path '{path}' is not supported by localarm.")
     type_segments = tuple(_CANONICAL.get(s.lower(), s) for s in segments[0::2])
     names = tuple(segments[1::2])

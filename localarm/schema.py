@@ -67,9 +67,7 @@ class SpecCatalog:
     Build one with ``SpecCatalog.load()`` and share it: checks may run on many threads at once.
     """
 
-    def __init__(
-        self, *, documents: Mapping[str, Mapping[str, Any]], names: Mapping[str, _SchemaKey]
-    ) -> None:
+    def __init__(self, *, documents: Mapping[str, Mapping[str, Any]], names: Mapping[str, _SchemaKey]) -> None:
         self._names = names
         self._roots: dict[str, _Checker] = {}
         self._lock = threading.Lock()
@@ -89,9 +87,7 @@ class SpecCatalog:
                 continue
             for name in documents[file].get("definitions", {}):
                 if name in names:
-                    raise SpecError(
-                        f"Definition '{name}' is ambiguous: it is in both {names[name][0]} and {file}."
-                    )
+                    raise SpecError(f"Definition '{name}' is ambiguous: it is in both {names[name][0]} and {file}.")
                 names[name] = (file, f"/definitions/{_escape_pointer(name)}")
         if not names:
             raise SpecError(f"No spec definitions found under {root}.")
@@ -262,9 +258,7 @@ class _Integer(_Checker):
             raise _unexpected("integer", value)
         if not self.bounds[0] <= value <= self.bounds[1]:
             raise _Invalid(f"JSON integer {value} is too large or small for an {self.label}.")
-        if (self.minimum is not None and value < self.minimum) or (
-            self.maximum is not None and value > self.maximum
-        ):
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
             raise _Invalid(f"Value {value} is out of range: allowed values are {_range(self)}.")
         return value
 
@@ -279,9 +273,7 @@ class _Number(_Checker):
     def check(self, value: object) -> object:
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise _unexpected("double", value)
-        if (self.minimum is not None and value < self.minimum) or (
-            self.maximum is not None and value > self.maximum
-        ):
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
             raise _Invalid(f"Value {value!r} is out of range: allowed values are {_range(self)}.")
         return value
 
@@ -315,9 +307,7 @@ class _Enum(_Checker):
         if not self.closed:
             return value
         allowed = ", ".join(f"'{v}'" for v in self.values)
-        raise _Invalid(
-            f"Error converting value {_literal(value)} to type '{self.label}'. Allowed values: {allowed}."
-        )
+        raise _Invalid(f"Error converting value {_literal(value)} to type '{self.label}'. Allowed values: {allowed}.")
 
 
 class _Array(_Checker):
@@ -519,9 +509,7 @@ class _Compiler:
         for name, (member_file, schema) in members.properties.items():
             shape.folded[name.casefold()] = name
             read_only = self._read_only(member_file, schema)
-            shape.fields[name] = (
-                None if read_only else self._schema(member_file, schema, label=f"{shape.label}.{name}")
-            )
+            shape.fields[name] = None if read_only else self._schema(member_file, schema, label=f"{shape.label}.{name}")
         shape.required = tuple(dict.fromkeys(n for n in members.required if shape.fields.get(n) is not None))
         if members.additional is not None:
             extra_file, additional = members.additional
@@ -595,9 +583,7 @@ class _Members:
         self.required: list[str] = []
         self.additional: tuple[str, object] | None = None
 
-    def collect(
-        self, compiler: _Compiler, file: str, node: Mapping[str, Any], *, seen: frozenset[_SchemaKey]
-    ) -> None:
+    def collect(self, compiler: _Compiler, file: str, node: Mapping[str, Any], *, seen: frozenset[_SchemaKey]) -> None:
         for parent in node.get("allOf", ()):
             if "$ref" in parent:
                 key = _resolve_ref(file, parent["$ref"])

@@ -120,9 +120,7 @@ class LocalArm:
         self.requests: list[Json] = []
         self._log_lock = threading.Lock()
         self.delivery = EventDelivery(events_url) if events_url else None
-        self.store = Store(
-            catalog=self.catalog, lro_seconds=lro_seconds, on_complete=self._emit, clock=self.clock
-        )
+        self.store = Store(catalog=self.catalog, lro_seconds=lro_seconds, on_complete=self._emit, clock=self.clock)
         self.faults = FaultBook()
         self.traffic = TrafficRecorder(traffic_dir) if traffic_dir else None
         self._state_dir = Path(tempfile.mkdtemp(prefix="localarm-"))
@@ -243,9 +241,7 @@ class LocalArm:
                     401,
                     "AuthenticationFailed",
                     "Authentication failed. The 'Authorization' header is missing.",
-                    headers={
-                        "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/"'
-                    },
+                    headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/"'},
                 )
             if isinstance(body, _InvalidJson):
                 raise bad_request(
@@ -281,9 +277,7 @@ class LocalArm:
     ) -> Response:
         if target.is_collection:
             if method != "GET":
-                raise ArmError(
-                    405, "MethodNotAllowed", f"The method '{method}' is not allowed on a collection."
-                )
+                raise ArmError(405, "MethodNotAllowed", f"The method '{method}' is not allowed on a collection.")
             return self._list(target, query)
         if method == "GET":
             view = self.store.get(target)
@@ -296,9 +290,7 @@ class LocalArm:
                 if_match=headers.get("if-match"),
                 if_none_match=headers.get("if-none-match"),
             )
-            out = {
-                "Azure-AsyncOperation": self._operation_url(result.operation.location, result.operation.id)
-            }
+            out = {"Azure-AsyncOperation": self._operation_url(result.operation.location, result.operation.id)}
             out.update(self._retry_after())
             return Response(result.status, result.view, out)
         if method == "DELETE":
@@ -404,9 +396,7 @@ class LocalArm:
         if route == "reset" and method == "POST":
             scenario = (body or {}).get("scenario") if isinstance(body, dict) else None
             if scenario is not None and scenario not in scenarios.available():
-                raise ValueError(
-                    f"unknown scenario {scenario!r}; available: {', '.join(scenarios.available())}"
-                )
+                raise ValueError(f"unknown scenario {scenario!r}; available: {', '.join(scenarios.available())}")
             self.reset(scenario)
             return Response(200, {"reset": True, "scenario": scenario})
         if route == "clock/advance" and method == "POST":
@@ -515,9 +505,7 @@ def _handler_for(arm: LocalArm) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             except Exception:  # never crash a server thread: answer 500 and keep serving
                 traceback.print_exc(file=sys.stderr)
-                self._send(
-                    Response(500, {"error": {"code": "InternalServerError", "message": "localarm failed."}})
-                )
+                self._send(Response(500, {"error": {"code": "InternalServerError", "message": "localarm failed."}}))
 
         def _handle(self, method: str) -> None:
             split = urlsplit(self.path)

@@ -217,9 +217,7 @@ class Store:
             self.settle()
             parent_path = path.parent
             if parent_path is not None and parent_path.key not in self.records:
-                raise parent_not_found(
-                    parent_path.type.arm_type, parent_path.names[-1], path.resource_group or ""
-                )
+                raise parent_not_found(parent_path.type.arm_type, parent_path.names[-1], path.resource_group or "")
             existing = self.records.get(path.key)
             self._check_preconditions(existing, if_match, if_none_match)
             lock_keys = self._lock_keys(path)
@@ -229,9 +227,7 @@ class Store:
             except RequestBodyError as err:
                 raise ArmError(400, err.code, err.message) from None
             if path.type.has_location and not isinstance(clean.get("location"), str):
-                raise bad_request(
-                    "LocationRequired", "The location property is required for this definition."
-                )
+                raise bad_request("LocationRequired", "The location property is required for this definition.")
             clean.pop("id", None)
             clean.pop("name", None)
             computed = self._prepare(path, clean, existing)
@@ -243,9 +239,7 @@ class Store:
                 path=path,
                 touched=touched,
                 lock_keys=lock_keys,
-                completed=Completed(
-                    "write", record.path.id, f"{path.type.action_prefix}/write", caller, created
-                ),
+                completed=Completed("write", record.path.id, f"{path.type.action_prefix}/write", caller, created),
             )
             return WriteResult(201 if created else 200, self.view(record), operation)
 
@@ -281,9 +275,7 @@ class Store:
             )
             return DeleteResult(202, operation)
 
-    def _check_preconditions(
-        self, existing: Record | None, if_match: str | None, if_none_match: str | None
-    ) -> None:
+    def _check_preconditions(self, existing: Record | None, if_match: str | None, if_none_match: str | None) -> None:
         if if_match is not None:
             if existing is None:
                 raise self._precondition_failed()
@@ -344,9 +336,7 @@ class Store:
         record = self.records.get(path.key)
         if record is None:
             self._seq += 1
-            record = Record(
-                path=path, body=clean, etag=new_etag(), state="Updating", seq=self._seq, computed=computed
-            )
+            record = Record(path=path, body=clean, etag=new_etag(), state="Updating", seq=self._seq, computed=computed)
             self.records[path.key] = record
         else:
             record.body, record.computed = clean, computed
@@ -368,18 +358,14 @@ class Store:
                 (*parent.path.names, item["name"]),
             )
             wanted[child_path.key] = (child_path, {k: v for k, v in item.items() if k not in ("name", "id")})
-        for key in [
-            k for k, r in self.records.items() if r.type is child_type and k.startswith(parent.key + "/")
-        ]:
+        for key in [k for k, r in self.records.items() if r.type is child_type and k.startswith(parent.key + "/")]:
             if key not in wanted:
                 del self.records[key]
         for key, (child_path, body) in wanted.items():
             existing = self.records.get(key)
             if existing is None:
                 self._seq += 1
-                self.records[key] = Record(
-                    path=child_path, body=body, etag="", state="Updating", seq=self._seq
-                )
+                self.records[key] = Record(path=child_path, body=body, etag="", state="Updating", seq=self._seq)
             else:
                 existing.body = body
                 existing.state = "Updating"
@@ -520,9 +506,7 @@ class Store:
             configs = _named_list(record.body, "ipConfigurations")
             if not configs:
                 raise bad_request("BadRequest", f"{path.id} has no IP configuration.")
-            record.computed.setdefault("privateIPs", {})[configs[0]["name"]] = str(
-                ipaddress.IPv4Address(address)
-            )
+            record.computed.setdefault("privateIPs", {})[configs[0]["name"]] = str(ipaddress.IPv4Address(address))
             record.etag = new_etag()
 
     def set_provisioning_state(self, path: ResourcePath, state: str) -> None:
@@ -607,8 +591,7 @@ class Store:
                 if subnet_users:
                     raise bad_request(
                         "InUseSubnetCannotBeDeleted",
-                        f"Subnet {subnet.path.names[-1]} is in use by {subnet_users[0].path.id} "
-                        "and cannot be deleted.",
+                        f"Subnet {subnet.path.names[-1]} is in use by {subnet_users[0].path.id} and cannot be deleted.",
                     )
         if kind == ("firewallPolicies",) and users:
             # The exact NRP code for this case is not documented; the behaviour (refusal) is.
@@ -654,9 +637,7 @@ def _prepare_firewall(store: Store, path: ResourcePath, body: Json, existing: Re
     if policy is not None:
         store._require_ref(path, policy, ("firewallPolicies",))
     classic = [
-        k
-        for k in ("applicationRuleCollections", "networkRuleCollections", "natRuleCollections")
-        if props.get(k)
+        k for k in ("applicationRuleCollections", "networkRuleCollections", "natRuleCollections") if props.get(k)
     ]
     if policy is not None and classic:
         raise bad_request(
@@ -684,8 +665,7 @@ def _prepare_firewall(store: Store, path: ResourcePath, body: Json, existing: Re
         if not subnet_ref.rstrip("/").lower().endswith("/subnets/azurefirewallsubnet"):
             raise bad_request(
                 "AzureFirewallSubnetMissing",
-                f"The subnet of {path.id} ipConfiguration '{config['name']}' must be named "
-                "AzureFirewallSubnet.",
+                f"The subnet of {path.id} ipConfiguration '{config['name']}' must be named AzureFirewallSubnet.",
             )
         network = _subnet_network(store, path, subnet_ref)
         private_ips[config["name"]] = previous.get(config["name"]) or str(network.network_address + 4)
@@ -702,9 +682,7 @@ def _prepare_policy(store: Store, path: ResourcePath, body: Json, existing: Reco
     return {}
 
 
-def _prepare_rule_collection_group(
-    store: Store, path: ResourcePath, body: Json, existing: Record | None
-) -> Json:
+def _prepare_rule_collection_group(store: Store, path: ResourcePath, body: Json, existing: Record | None) -> Json:
     collections = _named_list(body, "ruleCollections")
     _check_unique_names(collections, "rule collection")
     for collection in collections:
@@ -729,9 +707,7 @@ def _check_subnet(store: Store, path: ResourcePath, subnet: Json, vnet_body: Jso
             net = ipaddress.IPv4Network(prefix, strict=False)
             inside = any(net.subnet_of(ipaddress.IPv4Network(s, strict=False)) for s in spaces)
         except ValueError:
-            raise bad_request(
-                "InvalidAddressPrefixFormat", f"Address prefix {prefix} is not valid."
-            ) from None
+            raise bad_request("InvalidAddressPrefixFormat", f"Address prefix {prefix} is not valid.") from None
         if not inside:
             raise bad_request(
                 "NetcfgSubnetRangeOutsideVnet",
@@ -910,8 +886,7 @@ def _decorate_load_balancer(store: Store, record: Record, props: Json) -> None:
         users = [
             {"id": rule["id"]}
             for rule in rules
-            if (_ref_id(rule.get("properties", {}), "frontendIPConfiguration") or "").lower()
-            == frontend["id"].lower()
+            if (_ref_id(rule.get("properties", {}), "frontendIPConfiguration") or "").lower() == frontend["id"].lower()
         ]
         if users:
             fprops["loadBalancingRules"] = users

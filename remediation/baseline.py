@@ -52,9 +52,7 @@ class BaselineError(ValueError):
 
 _SERVICE_TAG = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?$")
 _FQDN_TAG = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_FQDN = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", re.I
-)
+_FQDN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", re.I)
 _RULE_KEY = re.compile(r"^[a-z0-9]([a-z0-9-]{0,37}[a-z0-9])?$")
 _PORT = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 _NETWORK_PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "icmp": "ICMP", "any": "Any"}
@@ -103,9 +101,7 @@ def _fqdn_problem(text: str, *, wildcard: bool) -> str | None:
 
 
 def _fqdn_tag_problem(text: str) -> str | None:
-    return (
-        None if _FQDN_TAG.match(text) else f"{text!r} is not an FQDN tag name (like AzureKubernetesService)"
-    )
+    return None if _FQDN_TAG.match(text) else f"{text!r} is not an FQDN tag name (like AzureKubernetesService)"
 
 
 def _port(value: object) -> str | None:
@@ -331,9 +327,7 @@ def _rule_name_and_description(problems: Problems, rule: Mapping[str, object], k
             f"{name!r} is not a rule name (lowercase letters, digits and '-', 1..39 characters)",
         )
     description = (
-        problems.text(rule.get("description"), child_key(key, "description"))
-        if "description" in rule
-        else None
+        problems.text(rule.get("description"), child_key(key, "description")) if "description" in rule else None
     )
     return name or "", description or ""
 
@@ -407,18 +401,14 @@ def _network_rule(problems: Problems, value: object, key: str) -> NetworkRuleTem
     def fqdn(text: str) -> str | None:
         return _fqdn_problem(text, wildcard=False)
 
-    sources = (
-        _templates(problems, rule, key, "sources", address_problem) if "sources" in rule else DEFAULT_SOURCES
-    )
+    sources = _templates(problems, rule, key, "sources", address_problem) if "sources" in rule else DEFAULT_SOURCES
     destinations = _templates(problems, rule, key, "destinations", address)
     fqdns = _templates(problems, rule, key, "fqdns", fqdn)
     fallback_destinations = _templates(problems, rule, key, "fallbackDestinations", address)
     fallback_fqdns = _templates(problems, rule, key, "fallbackFqdns", fqdn)
     if "destinations" not in rule and "fqdns" not in rule:
         problems.add(key, "the rule has no destinations (expected destinations and/or fqdns)")
-    elif ("fallbackDestinations" in rule or "fallbackFqdns" in rule) and not _all_conditional(
-        (*destinations, *fqdns)
-    ):
+    elif ("fallbackDestinations" in rule or "fallbackFqdns" in rule) and not _all_conditional((*destinations, *fqdns)):
         problems.add(key, _UNREACHABLE_FALLBACK)
     return NetworkRuleTemplate(
         key=name,
@@ -458,9 +448,7 @@ def _application_rule(problems: Problems, value: object, key: str) -> Applicatio
     def target(text: str) -> str | None:
         return _fqdn_problem(text, wildcard=True)
 
-    sources = (
-        _templates(problems, rule, key, "sources", address_problem) if "sources" in rule else DEFAULT_SOURCES
-    )
+    sources = _templates(problems, rule, key, "sources", address_problem) if "sources" in rule else DEFAULT_SOURCES
     fqdn_tags = _templates(problems, rule, key, "fqdnTags", _fqdn_tag_problem, placeholders=False)
     target_fqdns = _templates(problems, rule, key, "targetFqdns", target)
     fallback_fqdns = _templates(problems, rule, key, "fallbackFqdns", target)
@@ -592,9 +580,7 @@ def _egress_sources(cluster: str, prefixes: Sequence[str]) -> tuple[str, ...]:
         try:
             network = ipaddress.ip_network(prefix)
         except (TypeError, ValueError):
-            raise BaselineError(
-                f"cluster {cluster!r}: egress source {prefix!r} is not an address prefix"
-            ) from None
+            raise BaselineError(f"cluster {cluster!r}: egress source {prefix!r} is not an address prefix") from None
         if network.version == 4:
             result.setdefault(str(network), None)
     return tuple(result)

@@ -30,9 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m remediation", description="Keep the AKS egress baseline on Azure Firewall."
-    )
+    parser = _Parser(prog="python -m remediation", description="Keep the AKS egress baseline on Azure Firewall.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, help_text in (
         ("check", "report drift from the baseline; never writes"),
@@ -123,9 +121,7 @@ def render_result(result: ClusterResult, *, config: Config) -> str:
                 state = "open"
             else:
                 state = "note"
-            lines.append(
-                f"  {finding.kind!s:<{width}}  {state:<9}  {_short(finding.resource)}: {finding.detail}"
-            )
+            lines.append(f"  {finding.kind!s:<{width}}  {state:<9}  {_short(finding.resource)}: {finding.detail}")
     for action in result.actions:
         lines.append(f"  -> {action.method} {_short(action.resource)} [{action.status}] {action.summary}")
         if action.detail:

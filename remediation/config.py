@@ -188,9 +188,7 @@ def _owned(problems: Problems, value: object) -> OwnedNames | None:
     )
     priority = owned.get("priority", default.priority)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 100 <= priority <= 65000:
-        problems.add(
-            "owned.priority", f"{shown(priority)} is not a priority (expected a whole number 100..65000)"
-        )
+        problems.add("owned.priority", f"{shown(priority)} is not a priority (expected a whole number 100..65000)")
         return None
     if group is None or prefix is None:
         return None
@@ -207,9 +205,7 @@ def _clusters(problems: Problems, value: object) -> tuple[ClusterConfig, ...]:
         if not isinstance(name, str) or not _CLUSTER_NAME.match(name):
             continue
         if name.lower() in first:
-            problems.add(
-                child_key(key, "name"), f"duplicate cluster name {name!r} (also {first[name.lower()]})"
-            )
+            problems.add(child_key(key, "name"), f"duplicate cluster name {name!r} (also {first[name.lower()]})")
         else:
             first[name.lower()] = key
     return tuple(cluster for cluster in clusters if cluster is not None)
@@ -331,9 +327,7 @@ def _list(
     return tuple(seen)
 
 
-def _resource_ids(
-    problems: Problems, field: tuple[object, str] | None, kind: str
-) -> tuple[ResourceId, ...] | None:
+def _resource_ids(problems: Problems, field: tuple[object, str] | None, kind: str) -> tuple[ResourceId, ...] | None:
     return _list(problems, field, lambda text: _resource_id(text, kind))
 
 
@@ -365,9 +359,7 @@ def _prefix(text: str) -> str:
 
 def _cluster_name(text: str) -> str:
     if not _CLUSTER_NAME.match(text):
-        raise ValueError(
-            f"{text!r} is not a cluster name (letters, digits, '-', '_' and '.'; 1..40 characters)"
-        )
+        raise ValueError(f"{text!r} is not a cluster name (letters, digits, '-', '_' and '.'; 1..40 characters)")
     return text
 
 

@@ -126,7 +126,5 @@ def resource_group_scope(text: str) -> str:
         or not _GUID.match(parts[1])
         or not _SEGMENT.match(parts[3])
     ):
-        raise InvalidResourceId(
-            f"{text!r} is not a resource group ID (/subscriptions/<guid>/resourceGroups/<name>)"
-        )
+        raise InvalidResourceId(f"{text!r} is not a resource group ID (/subscriptions/<guid>/resourceGroups/<name>)")
     return f"/subscriptions/{parts[1]}/resourcegroups/{parts[3]}".lower()

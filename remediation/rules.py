@@ -428,9 +428,7 @@ class Destinations:
             elif _SERVICE_TAG.fullmatch(entry.strip()):
                 tags.add(entry.strip())
             elif strict:
-                raise RuleSyntaxError(
-                    f"{entry!r} is neither an IPv4 address, CIDR, range, '*' nor a service tag"
-                )
+                raise RuleSyntaxError(f"{entry!r} is neither an IPv4 address, CIDR, range, '*' nor a service tag")
         names = _parse_names(fqdns, _FQDN_PATTERN, _clean_fqdn, strict=strict, what="FQDN")
         return cls(addresses=AddressSet(tuple(ranges)), service_tags=frozenset(tags), fqdns=names)
 
@@ -568,9 +566,7 @@ def _wire_mapping(wire: object, *, strict: bool) -> Mapping[str, Any]:
 def _refuse_in_strict(wire: Mapping[str, Any], keys: Iterable[str], *, strict: bool) -> list[str]:
     present = [key for key in keys if wire.get(key)]
     if strict and present:
-        raise RuleSyntaxError(
-            f"rule {wire.get('name')!r} uses {', '.join(present)}, which cannot be evaluated"
-        )
+        raise RuleSyntaxError(f"rule {wire.get('name')!r} uses {', '.join(present)}, which cannot be evaluated")
     return present
 
 
@@ -581,9 +577,7 @@ def parse_network_rule(wire: Mapping[str, Any], *, strict: bool = False) -> Netw
     """
     wire = _wire_mapping(wire, strict=strict)
     protocols: set[Protocol] = set()
-    for entry in _wire_entries(
-        wire.get("ipProtocols") or wire.get("protocols"), strict=strict, what="protocol"
-    ):
+    for entry in _wire_entries(wire.get("ipProtocols") or wire.get("protocols"), strict=strict, what="protocol"):
         words = _PROTOCOL_WORDS.get(entry.strip().casefold())
         if words is not None:
             protocols |= words
@@ -701,9 +695,7 @@ def _clipped(box: _Box, region: _Box) -> _Box | None:
     return tuple(clipped)
 
 
-def _uncovered(
-    region: _Box, cuts: Iterable[tuple[_Box, int]], *, limit: int
-) -> tuple[list[_Box], int | None]:
+def _uncovered(region: _Box, cuts: Iterable[tuple[_Box, int]], *, limit: int) -> tuple[list[_Box], int | None]:
     """Cover ``region`` with ranked boxes, exactly (no sampling).
 
     Returns the parts no cut covers, and the largest, over the region, of the smallest rank covering each
@@ -914,11 +906,7 @@ class RuleIndex:
 
     def coverage(self, wanted: FilterRule) -> Coverage:
         """Whether Allow rules together allow all of ``wanted``, from which position, and what is missing."""
-        settled = (
-            self._settle_network(wanted)
-            if isinstance(wanted, NetworkRule)
-            else self._settle_application(wanted)
-        )
+        settled = self._settle_network(wanted) if isinstance(wanted, NetworkRule) else self._settle_application(wanted)
         gaps: list[tuple[_Settled, _Box]] = []
         latest: int | None = None
         for part in settled:
@@ -940,10 +928,7 @@ class RuleIndex:
         """Deny rules evaluated before ``before`` whose traffic is known to intersect ``wanted``."""
         deny = self._deny
         cutoff = bisect_left(deny.positions, before)
-        if isinstance(wanted, NetworkRule):
-            found = self._network_denials(wanted)
-        else:
-            found = self._application_denials(wanted)
+        found = self._network_denials(wanted) if isinstance(wanted, NetworkRule) else self._application_denials(wanted)
         return tuple(deny.placed[i] for i in sorted({i for i in found if i < cutoff}))
 
     # Coverage ---------------------------------------------------------------------------------------------
@@ -978,9 +963,7 @@ class RuleIndex:
                 continue
             if not destinations.addresses.is_empty:
                 candidates = (
-                    i
-                    for low, high in destinations.addresses.intervals
-                    for i in allow.addresses.overlapping(low, high)
+                    i for low, high in destinations.addresses.intervals for i in allow.addresses.overlapping(low, high)
                 )
                 remaining, last = self._settle(
                     _boxes(destinations.addresses.intervals, wanted.sources.intervals, ports),
@@ -989,9 +972,7 @@ class RuleIndex:
                 )
                 yield _Settled(remaining, last, _network_gap(protocol, None))
             names = allow.network_names
-            targets = [
-                (tag, names.tags_covering(tag.casefold())) for tag in sorted(destinations.service_tags)
-            ]
+            targets = [(tag, names.tags_covering(tag.casefold())) for tag in sorted(destinations.service_tags)]
             targets += [(fqdn, names.fqdns_covering(fqdn.casefold())) for fqdn in sorted(destinations.fqdns)]
             for target, named in targets:
                 remaining, last = self._settle(

@@ -30,9 +30,7 @@ def rid(text: str) -> ResourceId:
 
 
 def demo_id(resource_group: str, kind: str, name: str) -> ResourceId:
-    return rid(
-        f"/subscriptions/{SUB}/resourceGroups/{resource_group}/providers/Microsoft.Network/{kind}/{name}"
-    )
+    return rid(f"/subscriptions/{SUB}/resourceGroups/{resource_group}/providers/Microsoft.Network/{kind}/{name}")
 
 
 FIREWALL = demo_id("rg-hub", "azureFirewalls", "fw-hub")

@@ -34,9 +34,7 @@ PLAIN = ClusterConfig(
     location="westeurope",
     firewall=ResourceId.parse(f"{RG}/rg-hub/providers/Microsoft.Network/azureFirewalls/fw-hub"),
     route_table=ResourceId.parse(f"{RG}/rg-spoke/providers/Microsoft.Network/routeTables/rt-aks"),
-    subnets=(
-        ResourceId.parse(f"{RG}/rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet/subnets/nodes"),
-    ),
+    subnets=(ResourceId.parse(f"{RG}/rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet/subnets/nodes"),),
 )
 CONFIGURED = dataclasses.replace(
     PLAIN,
@@ -203,9 +201,7 @@ def rules_by_key(baseline: Baseline) -> dict[str, BaselineNetworkRule | Baseline
     return {rule.key: rule for rule in rules}
 
 
-def test_the_api_server_address_replaces_the_region_tag_in_seed_2020_and_adds_the_rule_in_aks_current() -> (
-    None
-):
+def test_the_api_server_address_replaces_the_region_tag_in_seed_2020_and_adds_the_rule_in_aks_current() -> None:
     with_address = dataclasses.replace(PLAIN, api_server_address="20.1.2.3")
 
     seed_rule = rules_by_key(expand("seed-2020", with_address))["apiserver-tcp-443"]
@@ -248,9 +244,7 @@ def test_every_rule_is_sourced_from_all_node_subnet_prefixes_in_the_order_given_
 
     baseline = expand("aks-current", CONFIGURED, egress)
 
-    sources = {rule.sources for rule in baseline.network_rules} | {
-        r.sources for r in baseline.application_rules
-    }
+    sources = {rule.sources for rule in baseline.network_rules} | {r.sources for r in baseline.application_rules}
     assert sources == {("10.240.0.0/16", "10.241.0.0/24")}
 
 
@@ -261,9 +255,7 @@ def test_ipv6_node_subnet_prefixes_are_left_out_because_firewall_rules_are_ipv4_
 
 
 def test_without_ipv4_egress_sources_the_baseline_cannot_be_built() -> None:
-    with pytest.raises(
-        BaselineError, match=r"cluster 'aks-prod-weu': rule '[a-z0-9-]+' has no source addresses"
-    ):
+    with pytest.raises(BaselineError, match=r"cluster 'aks-prod-weu': rule '[a-z0-9-]+' has no source addresses"):
         expand("seed-2020", PLAIN, ("fd12:3456::/64",))
 
 
@@ -556,9 +548,7 @@ def test_a_fallback_that_can_never_apply_is_rejected(tmp_path: Path) -> None:
 
 
 def test_an_fqdn_among_network_destinations_points_to_fqdns(tmp_path: Path) -> None:
-    rule = (
-        '- {name: ntp, description: ntp, protocols: [UDP], ports: ["123"], destinations: [ntp.ubuntu.com]}\n'
-    )
+    rule = '- {name: ntp, description: ntp, protocols: [UDP], ports: ["123"], destinations: [ntp.ubuntu.com]}\n'
 
     assert profile_problems(tmp_path, one_rule(rule)) == [
         (

@@ -83,9 +83,7 @@ def test_unknown_cluster_is_a_usage_error(env: LocalArm, tmp_path: Path) -> None
 
 def test_invalid_configuration_exits_2_naming_file_and_key(env: LocalArm, tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(
-        "mode: enforce\nclusters:\n  - name: x\n    location: westeurope\n    firewall: not-an-id\n"
-    )
+    path.write_text("mode: enforce\nclusters:\n  - name: x\n    location: westeurope\n    firewall: not-an-id\n")
     code, out, err = cli("check", "--config", str(path))
     assert code == 2 and out == ""
     assert str(path) in err and "clusters[0].firewall" in err
@@ -100,9 +98,7 @@ def test_missing_arguments_exit_2(env: LocalArm) -> None:
     assert code == 2
 
 
-def test_unreachable_arm_exits_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, localarm_server: LocalArm
-) -> None:
+def test_unreachable_arm_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, localarm_server: LocalArm) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

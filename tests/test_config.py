@@ -108,9 +108,7 @@ def test_a_complete_file_loads_into_the_expected_values(tmp_path: Path) -> None:
     assert config.source == path
     assert config.mode is Mode.ENFORCE
     assert config.profile.name == "aks-current"
-    assert config.owned == OwnedNames(
-        rule_collection_group="egress-rcg", collection_prefix="fw-aks", priority=300
-    )
+    assert config.owned == OwnedNames(rule_collection_group="egress-rcg", collection_prefix="fw-aks", priority=300)
     assert config.clusters == (
         ClusterConfig(
             name="aks-prod-weu",
@@ -379,8 +377,7 @@ def test_a_problem_inside_the_profile_file_names_both_files_and_the_profile_key(
         tmp_path,
         {"profile": "mine.yaml", "clusters": [cluster()]},
         "profile",
-        f"{tmp_path / 'mine.yaml'}: networkRules[1].ports[0]: '90000' is not a port ('443'), "
-        "a range ('80-90') or '*'",
+        f"{tmp_path / 'mine.yaml'}: networkRules[1].ports[0]: '90000' is not a port ('443'), a range ('80-90') or '*'",
     )
 
 
@@ -392,8 +389,7 @@ def test_a_resource_id_of_the_wrong_type_names_both_types(tmp_path: Path) -> Non
         tmp_path,
         {"clusters": [cluster(firewall=ROUTE_TABLE)]},
         "clusters[0].firewall",
-        f"{ROUTE_TABLE!r} is a Microsoft.Network/routeTables ID, "
-        "expected a Microsoft.Network/azureFirewalls ID",
+        f"{ROUTE_TABLE!r} is a Microsoft.Network/routeTables ID, expected a Microsoft.Network/azureFirewalls ID",
     )
 
 
@@ -446,9 +442,7 @@ def test_a_subnet_listed_twice_is_rejected_even_in_another_case(tmp_path: Path) 
 
 
 def test_a_cluster_without_subnets_is_rejected(tmp_path: Path) -> None:
-    assert_only_problem(
-        tmp_path, {"clusters": [cluster(subnets=[])]}, "clusters[0].subnets", "must not be empty"
-    )
+    assert_only_problem(tmp_path, {"clusters": [cluster(subnets=[])]}, "clusters[0].subnets", "must not be empty")
 
 
 def test_an_api_server_address_must_be_an_ipv4_address(tmp_path: Path) -> None:
@@ -494,9 +488,7 @@ def test_a_workspace_resource_id_instead_of_the_workspace_guid_is_explained(tmp_
 
 
 def test_a_source_cidr_with_host_bits_set_suggests_the_network(tmp_path: Path) -> None:
-    document = {
-        "clusters": [cluster(inbound={"nodeResourceGroup": f"{RG}/mc", "sourceAddresses": ["10.1.2.3/16"]})]
-    }
+    document = {"clusters": [cluster(inbound={"nodeResourceGroup": f"{RG}/mc", "sourceAddresses": ["10.1.2.3/16"]})]}
 
     assert_only_problem(
         tmp_path,
@@ -508,9 +500,7 @@ def test_a_source_cidr_with_host_bits_set_suggests_the_network(tmp_path: Path) -
 
 def test_a_source_range_that_runs_backwards_is_rejected(tmp_path: Path) -> None:
     document = {
-        "clusters": [
-            cluster(inbound={"nodeResourceGroup": f"{RG}/mc", "sourceAddresses": ["10.0.0.9-10.0.0.1"]})
-        ]
+        "clusters": [cluster(inbound={"nodeResourceGroup": f"{RG}/mc", "sourceAddresses": ["10.0.0.9-10.0.0.1"]})]
     }
 
     assert_only_problem(
@@ -539,8 +529,7 @@ def test_an_inbound_load_balancer_of_the_wrong_type_is_rejected(tmp_path: Path) 
         tmp_path,
         {"clusters": [cluster(inbound={"loadBalancers": [PUBLIC_IP]})]},
         "clusters[0].inbound.loadBalancers[0]",
-        f"{PUBLIC_IP!r} is a Microsoft.Network/publicIPAddresses ID, "
-        "expected a Microsoft.Network/loadBalancers ID",
+        f"{PUBLIC_IP!r} is a Microsoft.Network/publicIPAddresses ID, expected a Microsoft.Network/loadBalancers ID",
     )
 
 

@@ -170,14 +170,10 @@ def test_the_gate_fails_on_a_file_that_does_not_parse_and_on_an_unexplained_find
     infra = tmp_path / "infra"
     shutil.copytree(INFRA, infra)
     main = infra / "main.bicep"
-    main.write_text(
-        main.read_text() + "\nresource broken 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n"
-    )
+    main.write_text(main.read_text() + "\nresource broken 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n")
     storage = infra / "app" / "storage.bicep"
     storage.write_text(
-        "\n".join(
-            line for line in storage.read_text().splitlines() if "checkov:skip=CKV_AZURE_35" not in line
-        )
+        "\n".join(line for line in storage.read_text().splitlines() if "checkov:skip=CKV_AZURE_35" not in line)
     )
 
     problems = run_checkov(infra).problems()
@@ -243,9 +239,7 @@ def declarations(relative: str, keyword: str) -> list[Declaration]:
     text = bicep(relative)
     found = []
     for match in re.finditer(rf"^{keyword} (\w+) '([^']+)'([^{{\n]*)", text, flags=re.MULTILINE):
-        found.append(
-            Declaration(match.group(1), match.group(2), match.group(3), block_from(text, match.start()))
-        )
+        found.append(Declaration(match.group(1), match.group(2), match.group(3), block_from(text, match.start())))
     return found
 
 
@@ -354,9 +348,7 @@ def test_events_reach_on_resource_change_with_retries_and_dead_lettering() -> No
     )
     assert "endpointType: 'AzureFunction'" in subscription.body
     assert "resourceId: '${functionAppId}/functions/on_resource_change'" in subscription.body
-    assert re.search(
-        r"retryPolicy: \{\s+maxDeliveryAttempts: \w+\s+eventTimeToLiveInMinutes: \w+", subscription.body
-    )
+    assert re.search(r"retryPolicy: \{\s+maxDeliveryAttempts: \w+\s+eventTimeToLiveInMinutes: \w+", subscription.body)
     assert "deadLetterWithResourceIdentity:" in subscription.body
     assert "eventDeliverySchema: 'EventGridSchema'" in subscription.body
 
@@ -377,9 +369,7 @@ def test_the_remediator_role_lists_exact_actions_sorted_and_unique() -> None:
     assert role["description"].strip()
     assert actions
     assert not [action for action in every_permission if "*" in action]
-    assert not [
-        action for action in every_permission if action.lower().startswith("microsoft.authorization/")
-    ]
+    assert not [action for action in every_permission if action.lower().startswith("microsoft.authorization/")]
     assert actions == sorted(actions, key=str.lower)
     assert len({action.lower() for action in actions}) == len(actions)
 
@@ -403,10 +393,7 @@ def test_the_remediator_role_is_assigned_once_per_named_resource_group() -> None
         if module.target == "access/remediator-role-assignment.bicep"
     ]
     assert re.search(r"\[for \((\w+), \w+\) in remediatedResourceGroupIds:", assignments.header)
-    assert (
-        "scope: resourceGroup(split(resourceGroupId, '/')[2], split(resourceGroupId, '/')[4])"
-        in assignments.body
-    )
+    assert "scope: resourceGroup(split(resourceGroupId, '/')[2], split(resourceGroupId, '/')[4])" in assignments.body
     assert "roleDefinitionId: remediatorRoleDefinition.id" in assignments.body
     assert bicep("access.bicep").count("remediatorRoleDefinition.id") == 2  # the assignments and the output
 
@@ -416,9 +403,7 @@ def test_role_assignments_are_scoped_to_resource_groups_or_resources_never_above
     for relative in bicep_files():
         resources = declarations(relative, "resource")
         assignments = [
-            resource
-            for resource in resources
-            if resource.target.startswith("Microsoft.Authorization/roleAssignments@")
+            resource for resource in resources if resource.target.startswith("Microsoft.Authorization/roleAssignments@")
         ]
         if not assignments:
             continue
@@ -468,9 +453,7 @@ def test_host_storage_is_reached_with_the_identity_and_shared_keys_are_off() -> 
 def test_the_remediator_principal_id_is_the_principal_id_of_the_apps_identity() -> None:
     assert app_settings()["REMEDIATOR_PRINCIPAL_ID"] == "identityPrincipalId"
     assert "identityPrincipalId: identity.outputs.principalId" in bicep("main.bicep")
-    assert "output principalId string = remediatorIdentity.properties.principalId" in bicep(
-        "app/identity.bicep"
-    )
+    assert "output principalId string = remediatorIdentity.properties.principalId" in bicep("app/identity.bicep")
 
 
 def test_the_teams_webhook_reaches_the_app_only_as_a_key_vault_reference() -> None:
@@ -530,9 +513,7 @@ def test_hooks_pass_every_parameter_without_a_default(template: str, script_stem
     windows = (INFRA / "hooks" / f"{script_stem}.ps1").read_text()
     assert not [name for name in required if f" {name}=" not in posix]
     assert not [
-        name
-        for name in required
-        if not re.search(rf"^\s+{name}\s+= @\{{ value =", windows, flags=re.MULTILINE)
+        name for name in required if not re.search(rf"^\s+{name}\s+= @\{{ value =", windows, flags=re.MULTILINE)
     ]
 
 

@@ -80,11 +80,7 @@ def _subset(expected: Any, actual: Any, path: str = "") -> list[str]:
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{path}: list differs"]
-        return [
-            p
-            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
-            for p in _subset(e, a, f"{path}[{i}]")
-        ]
+        return [p for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for p in _subset(e, a, f"{path}[{i}]")]
     return [] if expected == actual else [f"{path}: {expected!r} != {actual!r}"]
 
 
@@ -189,22 +185,16 @@ def test_put_answers_updating_then_polls_to_succeeded(arm: LocalArm, network: Az
 def test_completion_changes_the_etag_again_like_arm(arm: LocalArm, network: AzureNetwork) -> None:
     arm.store.lro_seconds = 0.2
     route = ROUTE_TABLE.child("routes", "r1")
-    network.put(
-        route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=False
-    )
+    network.put(route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=False)
     during = network.get(route).etag
     wait_for(lambda: network.get(route).provisioning_state == "Succeeded")
     assert network.get(route).etag != during
 
 
-def test_child_write_changes_the_parent_etag_and_children_share_it(
-    arm: LocalArm, network: AzureNetwork
-) -> None:
+def test_child_write_changes_the_parent_etag_and_children_share_it(arm: LocalArm, network: AzureNetwork) -> None:
     before = network.get(ROUTE_TABLE).etag
     route = ROUTE_TABLE.child("routes", "r1")
-    network.put(
-        route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=True
-    )
+    network.put(route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=True)
     table = network.get(ROUTE_TABLE)
     assert table.etag != before
     assert {r["etag"] for r in table.body["properties"]["routes"]} == {table.etag}
@@ -232,9 +222,7 @@ def test_stale_if_match_gets_412_and_changes_nothing(
     assert network.get(route).body["properties"]["nextHopType"] == "None"
 
 
-def test_if_none_match_star_refuses_to_overwrite_an_existing_resource(
-    arm: LocalArm, network: AzureNetwork
-) -> None:
+def test_if_none_match_star_refuses_to_overwrite_an_existing_resource(arm: LocalArm, network: AzureNetwork) -> None:
     with pytest.raises(PreconditionFailed):
         network.put(ROUTE_TABLE, {"location": "westeurope"}, etag=None, wait=True)
 
@@ -356,9 +344,7 @@ def test_read_only_properties_sent_by_a_client_are_ignored() -> None:
     assert response.json()["etag"] != 'W/"made-up"'
 
 
-def test_subnet_route_table_reference_and_back_reference_stay_consistent(
-    arm: LocalArm, network: AzureNetwork
-) -> None:
+def test_subnet_route_table_reference_and_back_reference_stay_consistent(arm: LocalArm, network: AzureNetwork) -> None:
     subnet = network.get(AKS_SUBNET)
     assert network.get(ROUTE_TABLE).body["properties"]["subnets"] == [{"id": str(AKS_SUBNET)}]
     detached = json.loads(json.dumps(subnet.body))
@@ -379,8 +365,7 @@ def test_firewall_private_ip_comes_from_its_subnet_and_can_move(arm: LocalArm, n
         api_version=None,
     )
     assert (
-        network.get(FIREWALL).body["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
-        == "10.0.1.5"
+        network.get(FIREWALL).body["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] == "10.0.1.5"
     )
 
 
@@ -403,13 +388,9 @@ def test_lists_page_with_next_link_followed_by_the_sdk(arm: LocalArm, network: A
 # ------------------------------------------------------------------------ events
 
 
-def test_writes_and_deletes_emit_arm_events_with_the_callers_claims(
-    arm: LocalArm, operator: AzureNetwork
-) -> None:
+def test_writes_and_deletes_emit_arm_events_with_the_callers_claims(arm: LocalArm, operator: AzureNetwork) -> None:
     route = ROUTE_TABLE.child("routes", "r1")
-    operator.put(
-        route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=True
-    )
+    operator.put(route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=True)
     operator.put(
         route,
         {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "Internet"}},
@@ -481,10 +462,7 @@ def test_events_are_delivered_like_event_grid_and_retried_after_a_failure(receiv
         attempts = server.delivery.attempts if server.delivery else []
     headers, body = _Receiver.received[0]
     assert headers["aeg-event-type"] == "Notification"
-    assert (
-        isinstance(body, list)
-        and body[0]["data"]["operationName"] == "Microsoft.Network/routeTables/routes/write"
-    )
+    assert isinstance(body, list) and body[0]["data"]["operationName"] == "Microsoft.Network/routeTables/routes/write"
     assert [a["status"] for a in attempts] == [503, 200]
 
 
@@ -504,9 +482,7 @@ def test_throttling_with_retry_after_is_retried_by_the_sdk(arm: LocalArm, networ
 
 
 @pytest.mark.parametrize(("kind", "status"), [("error", 500), ("unavailable", 503)])
-def test_server_errors_are_retried_by_the_sdk(
-    arm: LocalArm, network: AzureNetwork, kind: str, status: int
-) -> None:
+def test_server_errors_are_retried_by_the_sdk(arm: LocalArm, network: AzureNetwork, kind: str, status: int) -> None:
     _fault(arm, {"kind": kind, "method": "GET", "path": "routeTables/rt-aks$", "retryAfter": 1})
     assert network.get(ROUTE_TABLE).id == ROUTE_TABLE
     assert [r["status"] for r in arm.requests if r["path"].endswith("rt-aks")] == [status, 200]
@@ -565,8 +541,7 @@ def test_request_log_records_the_rbac_action_of_every_request(arm: LocalArm, net
     network.delete(ROUTE_TABLE.child("routes", "aks-nodepool1-31457812-vmss000000"), etag=None, wait=True)
 
     log = [
-        (r["method"], r["actions"])
-        for r in raw(arm, "GET", "/_localarm/requests", api_version=None).json()["requests"]
+        (r["method"], r["actions"]) for r in raw(arm, "GET", "/_localarm/requests", api_version=None).json()["requests"]
     ]
     assert log[0] == ("GET", ["Microsoft.Network/virtualNetworks/subnets/read"])
     # Associating a route table needs its join action (ARM's linked access check).
@@ -589,9 +564,7 @@ def test_malformed_json_is_a_400_invalid_request_content(arm: LocalArm) -> None:
 
 
 def test_unknown_resource_type_is_a_400(arm: LocalArm) -> None:
-    response = raw(
-        arm, "GET", f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/bogusThings/x"
-    )
+    response = raw(arm, "GET", f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/bogusThings/x")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "InvalidResourceType"
 
@@ -609,9 +582,7 @@ def test_unsupported_api_version_is_a_400(arm: LocalArm) -> None:
 
 
 def test_body_of_the_wrong_shape_is_a_400_naming_the_path(arm: LocalArm) -> None:
-    response = raw(
-        arm, "PUT", str(ROUTE_TABLE), {"location": "westeurope", "properties": {"routes": "all of them"}}
-    )
+    response = raw(arm, "PUT", str(ROUTE_TABLE), {"location": "westeurope", "properties": {"routes": "all of them"}})
     assert response.status_code == 400
     assert "properties.routes" in response.json()["error"]["message"]
     assert raw(arm, "GET", str(ROUTE_TABLE)).json()["properties"]["routes"]  # unchanged
@@ -624,9 +595,7 @@ def test_missing_bearer_token_is_401(arm: LocalArm) -> None:
 
 
 def test_malformed_subscription_id_is_a_400(arm: LocalArm) -> None:
-    response = raw(
-        arm, "GET", "/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Network/routeTables/x"
-    )
+    response = raw(arm, "GET", "/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Network/routeTables/x")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "InvalidSubscriptionId"
 

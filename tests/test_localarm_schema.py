@@ -323,9 +323,7 @@ def test_the_checked_body_is_a_copy(catalog: SpecCatalog) -> None:
         (None, "Error converting value {null} to type 'RouteTable'."),
     ],
 )
-def test_a_body_that_is_not_a_json_object_is_refused(
-    catalog: SpecCatalog, body: object, described: str
-) -> None:
+def test_a_body_that_is_not_a_json_object_is_refused(catalog: SpecCatalog, body: object, described: str) -> None:
     error = rejection(catalog, "RouteTable", body)
 
     assert error.message.startswith(f"Cannot parse the request. {described}")
@@ -344,9 +342,7 @@ def test_an_unknown_member_is_refused_with_its_path_and_owning_type(catalog: Spe
 
 
 def test_an_unknown_member_is_refused_even_when_null(catalog: SpecCatalog) -> None:
-    error = rejection(
-        catalog, "Route", {"properties": {"nextHopType": "Internet", "nextHop": None, "bar": None}}
-    )
+    error = rejection(catalog, "Route", {"properties": {"nextHopType": "Internet", "nextHop": None, "bar": None}})
 
     assert "Could not find member 'bar' on object of type 'RoutePropertiesFormat'" in error.message
     assert error.target == "properties.bar"
@@ -451,9 +447,7 @@ WRONG_TYPES = [
     ("AzureFirewall", {"zones": ["1", 2]}, "zones[1]", STRING_GOT_INTEGER),
     (
         RCG,
-        rule_collection_group(
-            filter_collection(network_rule(), network_rule(), network_rule(ipProtocols=["TCP", 6]))
-        ),
+        rule_collection_group(filter_collection(network_rule(), network_rule(), network_rule(ipProtocols=["TCP", 6]))),
         "properties.ruleCollections[0].rules[2].ipProtocols[1]",
         STRING_GOT_INTEGER,
     ),
@@ -526,9 +520,7 @@ def test_an_open_enum_accepts_a_value_it_does_not_list(catalog: SpecCatalog) -> 
         ),
         (
             rule_collection_group(
-                filter_collection(
-                    application_rule() | {"protocols": [{"protocolType": "Https", "port": 64001}]}
-                )
+                filter_collection(application_rule() | {"protocols": [{"protocolType": "Https", "port": 64001}]})
             ),
             "properties.ruleCollections[0].rules[0].protocols[0].port",
             64001,
@@ -542,24 +534,19 @@ def test_an_integer_outside_its_minimum_and_maximum_is_refused(
     error = rejection(catalog, RCG, body)
 
     assert error.message == (
-        f"Cannot parse the request. Value {value} is out of range: allowed values are {allowed}. "
-        f"Path '{path}'."
+        f"Cannot parse the request. Value {value} is out of range: allowed values are {allowed}. Path '{path}'."
     )
     assert error.target == path
 
 
 @pytest.mark.parametrize("priority", [100, 65000])
 def test_priorities_at_the_limits_are_accepted(catalog: SpecCatalog, priority: int) -> None:
-    checked = catalog.check_request(
-        RCG, rule_collection_group(filter_collection(network_rule(), priority=priority))
-    )
+    checked = catalog.check_request(RCG, rule_collection_group(filter_collection(network_rule(), priority=priority)))
 
     assert checked["properties"]["ruleCollections"][0]["priority"] == priority
 
 
-@pytest.mark.parametrize(
-    "route", [{"addressPrefix": "0.0.0.0/0"}, {"addressPrefix": "0.0.0.0/0", "nextHopType": None}]
-)
+@pytest.mark.parametrize("route", [{"addressPrefix": "0.0.0.0/0"}, {"addressPrefix": "0.0.0.0/0", "nextHopType": None}])
 def test_a_missing_required_member_is_refused_naming_it(catalog: SpecCatalog, route: dict[str, Any]) -> None:
     error = rejection(catalog, "Route", {"properties": route})
 
@@ -658,8 +645,7 @@ def test_rule_types_match_ignoring_case_and_come_back_in_the_declared_spelling(c
 
 def test_a_group_of_twenty_thousand_network_rules_is_checked_rule_by_rule(catalog: SpecCatalog) -> None:
     rules = [
-        network_rule(f"rule-{n}", destinationAddresses=[f"10.{n // 256 % 256}.{n % 256}.0/24"])
-        for n in range(20_000)
+        network_rule(f"rule-{n}", destinationAddresses=[f"10.{n // 256 % 256}.{n % 256}.0/24"]) for n in range(20_000)
     ]
     body = rule_collection_group(filter_collection(*rules))
 
@@ -698,9 +684,7 @@ def test_a_name_defined_in_two_provider_files_is_refused_at_load(tmp_path: Path)
 
 
 def test_the_shared_common_types_never_compete_with_provider_names(tmp_path: Path) -> None:
-    write_spec(
-        tmp_path, "common-types/v5/types.json", {"Resource": {"properties": {"id": {"type": "string"}}}}
-    )
+    write_spec(tmp_path, "common-types/v5/types.json", {"Resource": {"properties": {"id": {"type": "string"}}}})
     write_spec(
         tmp_path,
         "network/widgets.json",
@@ -750,9 +734,7 @@ def test_a_dangling_ref_is_a_spec_error_and_leaves_the_catalog_usable(tmp_path: 
         tmp_path,
         "network/broken.json",
         {
-            "Broken": {
-                "properties": {"part": {"$ref": "#/definitions/Missing"}, "ok": {"$ref": "#/definitions/Ok"}}
-            },
+            "Broken": {"properties": {"part": {"$ref": "#/definitions/Missing"}, "ok": {"$ref": "#/definitions/Ok"}}},
             "Ok": {"properties": {"id": {"type": "string"}}},
         },
     )

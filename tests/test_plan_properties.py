@@ -36,12 +36,8 @@ from remediation.rules import RuleIndex, parse_application_rule, parse_network_r
 
 Json = dict[str, Any]
 SUB = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
-FIREWALL = ResourceId.parse(
-    f"/subscriptions/{SUB}/resourceGroups/rg-hub/providers/Microsoft.Network/azureFirewalls/fw"
-)
-POLICY = ResourceId.parse(
-    f"/subscriptions/{SUB}/resourceGroups/rg-hub/providers/Microsoft.Network/firewallPolicies/p"
-)
+FIREWALL = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/rg-hub/providers/Microsoft.Network/azureFirewalls/fw")
+POLICY = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/rg-hub/providers/Microsoft.Network/firewallPolicies/p")
 PARENT = ResourceId.parse(
     f"/subscriptions/{SUB}/resourceGroups/rg-hub/providers/Microsoft.Network/firewallPolicies/org"
 )
@@ -115,9 +111,7 @@ def application_rules(draw: Any, *, policy: bool) -> Json:
         rule["fqdnTags"] = [draw(st.sampled_from(["AzureKubernetesService", "WindowsUpdate"]))]
     else:
         rule["targetFqdns"] = draw(
-            st.lists(
-                st.sampled_from(["*", "*.microsoft.com", "example.com"]), min_size=1, max_size=2, unique=True
-            )
+            st.lists(st.sampled_from(["*", "*.microsoft.com", "example.com"]), min_size=1, max_size=2, unique=True)
         )
     if policy:
         rule["ruleType"] = "ApplicationRule"
@@ -131,9 +125,7 @@ def collections(draw: Any, *, policy: bool, priorities: Any) -> list[tuple[str, 
     names = draw(st.lists(st.from_regex(r"team-[a-z]{2,5}", fullmatch=True), max_size=4, unique=True))
     for name in names:
         kind = draw(st.sampled_from(["network", "application"]))
-        rules_strategy = (
-            network_rules(policy=policy) if kind == "network" else application_rules(policy=policy)
-        )
+        rules_strategy = network_rules(policy=policy) if kind == "network" else application_rules(policy=policy)
         rules = draw(st.lists(rules_strategy, min_size=1, max_size=4, unique_by=lambda r: r["name"]))
         action = draw(st.sampled_from(["Allow", "Allow", "Allow", "Deny"]))
         priority = draw(priorities)
@@ -182,16 +174,12 @@ def _baseline_wires(cluster: ClusterConfig, profile: str, *, classic: bool) -> l
 
     baseline = expand_baseline(PROFILES[profile], cluster, egress_sources=["10.240.0.0/22"])
     wires = [(RuleKind.NETWORK, network_rule_wire(r, classic=classic)) for r in baseline.network_rules]
-    wires += [
-        (RuleKind.APPLICATION, application_rule_wire(r, classic=classic)) for r in baseline.application_rules
-    ]
+    wires += [(RuleKind.APPLICATION, application_rule_wire(r, classic=classic)) for r in baseline.application_rules]
     return wires
 
 
 @st.composite
-def existing_owned(
-    draw: Any, cluster: ClusterConfig, profile: str, *, classic: bool
-) -> dict[str, list[Json]]:
+def existing_owned(draw: Any, cluster: ClusterConfig, profile: str, *, classic: bool) -> dict[str, list[Json]]:
     """Owned collections as a previous run (then people) may have left them: some rules, some edited,
     and rules of another cluster sharing the firewall."""
     owned: dict[str, list[Json]] = {}
@@ -331,9 +319,7 @@ def policy_firewalls(draw: Any) -> tuple[ClusterConfig, str, Observation]:
     return (
         cluster,
         profile,
-        Observation(
-            firewall=firewall, policies=tuple(policies), rule_collection_groups=rule_groups, **_routing()
-        ),
+        Observation(firewall=firewall, policies=tuple(policies), rule_collection_groups=rule_groups, **_routing()),
     )
 
 
@@ -371,11 +357,7 @@ def _foreign(observation: Observation) -> Any:
     if not observation.policies:
         assert observation.firewall is not None
         props = observation.firewall.body["properties"]
-        out = {
-            k: v
-            for k, v in props.items()
-            if k not in ("networkRuleCollections", "applicationRuleCollections")
-        }
+        out = {k: v for k, v in props.items() if k not in ("networkRuleCollections", "applicationRuleCollections")}
         for key in ("networkRuleCollections", "applicationRuleCollections"):
             for c in props.get(key, []):
                 if c["name"].startswith("aks-egress"):
@@ -398,9 +380,7 @@ def _foreign(observation: Observation) -> Any:
     return out
 
 
-def _check_enforcement(
-    cluster: ClusterConfig, profile: str, observation: Observation, *, classic: bool
-) -> None:
+def _check_enforcement(cluster: ClusterConfig, profile: str, observation: Observation, *, classic: bool) -> None:
     plan = plan_cluster(cluster, owned=OWNED, profile=PROFILES[profile], observation=observation)
     after = _apply(observation, plan)
 
@@ -445,7 +425,5 @@ def test_enforcing_a_random_policy_firewall_satisfies_the_baseline_and_touches_n
 def test_planning_is_deterministic(case: tuple[ClusterConfig, str, Observation]) -> None:
     cluster, profile, observation = case
     first = plan_cluster(cluster, owned=OWNED, profile=PROFILES[profile], observation=observation)
-    second = plan_cluster(
-        cluster, owned=OWNED, profile=PROFILES[profile], observation=copy.deepcopy(observation)
-    )
+    second = plan_cluster(cluster, owned=OWNED, profile=PROFILES[profile], observation=copy.deepcopy(observation))
     assert first == second

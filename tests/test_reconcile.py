@@ -56,11 +56,7 @@ def kinds(result: ClusterResult) -> set[str]:
 
 
 def writes(arm: LocalArm) -> list[tuple[str, str]]:
-    return [
-        (r["method"], r["path"])
-        for r in arm.requests
-        if r["method"] in ("PUT", "DELETE") and r["status"] < 300
-    ]
+    return [(r["method"], r["path"]) for r in arm.requests if r["method"] in ("PUT", "DELETE") and r["status"] < 300]
 
 
 # --------------------------------------------------------------------- fresh landing zone
@@ -75,17 +71,13 @@ def test_first_enforce_restores_everything_with_one_write_per_resource(
     assert kinds(result) == {"missing-rule", "missing-route"}
     targets = [path.rsplit("/", 2)[-2:] for _, path in writes(arm)]
     expected_rules = (
-        ["azureFirewalls", "fw-hub"]
-        if model == "classic"
-        else ["ruleCollectionGroups", "aks-egress-baseline"]
+        ["azureFirewalls", "fw-hub"] if model == "classic" else ["ruleCollectionGroups", "aks-egress-baseline"]
     )
     assert sorted(targets) == sorted([expected_rules, ["routes", "aks-egress-default"]])
     assert result.arm_calls["writes"] == 2
 
 
-def test_second_run_makes_zero_writes(
-    model: str, arm: LocalArm, network: AzureNetwork, config: Config
-) -> None:
+def test_second_run_makes_zero_writes(model: str, arm: LocalArm, network: AzureNetwork, config: Config) -> None:
     run(config, network)
     arm.requests.clear()
 
@@ -104,9 +96,7 @@ def test_audit_mode_computes_the_same_plan_and_writes_nothing(
     assert writes(arm) == []
     assert not audit.compliant
     enforce = run(config, network)
-    assert [(a.resource, a.summary) for a in audit.actions] == [
-        (a.resource, a.summary) for a in enforce.actions
-    ]
+    assert [(a.resource, a.summary) for a in audit.actions] == [(a.resource, a.summary) for a in enforce.actions]
 
 
 # ------------------------------------------------------------------------- finding kinds
@@ -231,9 +221,7 @@ def test_default_route_to_internet_is_corrected_under_its_own_name(
     assert ("PUT", str(ROUTE_TABLE) + "/routes/internet-breakout") in writes(arm)
 
 
-def test_moved_firewall_private_ip_moves_the_next_hop(
-    arm: LocalArm, network: AzureNetwork, config: Config
-) -> None:
+def test_moved_firewall_private_ip_moves_the_next_hop(arm: LocalArm, network: AzureNetwork, config: Config) -> None:
     run(config, network)
     arm.store.set_firewall_private_ip(_path(FIREWALL), "10.0.1.6")
 
@@ -328,9 +316,7 @@ def test_stale_etag_makes_the_engine_re_read_and_re_plan(
 
     result = results[0]
     assert result.attempts == 2 and result.compliant
-    statuses = [
-        r["status"] for r in arm.requests if r["method"] == "PUT" and r["path"].endswith("aks-egress-default")
-    ]
+    statuses = [r["status"] for r in arm.requests if r["method"] == "PUT" and r["path"].endswith("aks-egress-default")]
     assert statuses == [412, 200]
     assert network.find(ROUTE_TABLE.child("routes", "onprem")) is not None
 

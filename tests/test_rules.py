@@ -85,9 +85,7 @@ def index(*rules: PlacedRule) -> RuleIndex:
     return RuleIndex(rules)
 
 
-TUNNEL = network(
-    protocols=("UDP",), sources=("10.240.0.0/16",), addresses=("AzureCloud.westeurope",), ports=("1194",)
-)
+TUNNEL = network(protocols=("UDP",), sources=("10.240.0.0/16",), addresses=("AzureCloud.westeurope",), ports=("1194",))
 
 
 # --- Ports -----------------------------------------------------------------------------------------------
@@ -123,9 +121,7 @@ def test_port_set_prints_for_humans() -> None:
 
 
 def test_port_set_minus_splits_a_range() -> None:
-    assert PortSet.parse(["1-2000"]).minus(PortSet.parse(["1001-1500"])) == PortSet.parse(
-        ["1-1000", "1501-2000"]
-    )
+    assert PortSet.parse(["1-2000"]).minus(PortSet.parse(["1001-1500"])) == PortSet.parse(["1-1000", "1501-2000"])
 
 
 def test_port_set_refuses_values_outside_the_port_range() -> None:
@@ -242,9 +238,7 @@ def test_strict_parsing_refuses_what_it_cannot_evaluate() -> None:
     with pytest.raises(RuleSyntaxError, match="SCTP"):
         parse_network_rule({"ipProtocols": ["SCTP"]}, strict=True)
     with pytest.raises(RuleSyntaxError, match="sourceIpGroups"):
-        parse_network_rule(
-            {"ipProtocols": ["TCP"], "sourceIpGroups": ["/subscriptions/x/ipGroups/g"]}, strict=True
-        )
+        parse_network_rule({"ipProtocols": ["TCP"], "sourceIpGroups": ["/subscriptions/x/ipGroups/g"]}, strict=True)
     with pytest.raises(RuleSyntaxError, match="webCategories"):
         parse_application_rule({"webCategories": ["Hacking"]}, strict=True)
 
@@ -300,18 +294,14 @@ def test_application_rule_restricted_by_destination_addresses_matches_nothing() 
         "destinationAddresses": ["20.0.0.0/8"],
     }
     assert parse_application_rule(wire).target_fqdns == frozenset()
-    assert parse_application_rule({**wire, "destinationAddresses": ["*"]}).target_fqdns == {
-        "mcr.microsoft.com"
-    }
+    assert parse_application_rule({**wire, "destinationAddresses": ["*"]}).target_fqdns == {"mcr.microsoft.com"}
 
 
 def test_values_built_by_hand_are_validated() -> None:
     with pytest.raises(RuleSyntaxError, match="service tag"):
         Destinations(service_tags=frozenset({"Azure Cloud"}))
     with pytest.raises(RuleSyntaxError, match="FQDN"):
-        ApplicationRule(
-            name="x", sources=AddressSet.ANY, protocols=frozenset(), target_fqdns=frozenset({"www.*.com"})
-        )
+        ApplicationRule(name="x", sources=AddressSet.ANY, protocols=frozenset(), target_fqdns=frozenset({"www.*.com"}))
 
 
 # --- Semantic equality -----------------------------------------------------------------------------------
@@ -350,9 +340,7 @@ def test_rules_that_match_nothing_are_all_the_same_traffic() -> None:
 
 
 def test_a_regional_tag_next_to_its_parent_adds_no_traffic() -> None:
-    assert same_traffic(
-        network(addresses=("AzureCloud", "AzureCloud.westeurope")), network(addresses=("AzureCloud",))
-    )
+    assert same_traffic(network(addresses=("AzureCloud", "AzureCloud.westeurope")), network(addresses=("AzureCloud",)))
 
 
 def test_a_wildcard_does_not_make_its_apex_redundant() -> None:
@@ -362,9 +350,7 @@ def test_a_wildcard_does_not_make_its_apex_redundant() -> None:
 
 
 def test_different_traffic_is_not_the_same() -> None:
-    assert not same_traffic(
-        network(addresses=("*",), ports=("443",)), network(addresses=("*",), ports=("444",))
-    )
+    assert not same_traffic(network(addresses=("*",), ports=("443",)), network(addresses=("*",), ports=("444",)))
     assert not same_traffic(network(addresses=("AzureCloud.westeurope",)), network(addresses=("AzureCloud",)))
     assert not same_traffic(network(addresses=("*",), ports=("443",)), application(targets=("*",)))
 
@@ -395,9 +381,7 @@ def test_empty_firewall_covers_nothing_and_says_what_is_missing() -> None:
 
 def test_coverage_may_be_split_across_two_rules_by_source() -> None:
     first_half = network(protocols=("UDP",), sources=("10.240.0.0/17",), addresses=("AzureCloud.westeurope",))
-    second_half = network(
-        protocols=("UDP",), sources=("10.240.128.0/17",), addresses=("AzureCloud.westeurope",)
-    )
+    second_half = network(protocols=("UDP",), sources=("10.240.128.0/17",), addresses=("AzureCloud.westeurope",))
     assert index(allow(first_half, 1), allow(second_half, 2)).coverage(TUNNEL).complete
 
 
@@ -430,13 +414,9 @@ def test_coverage_split_in_two_dimensions_names_the_uncovered_corner() -> None:
 
 
 def test_missing_traffic_is_reported_per_protocol_and_destination() -> None:
-    wanted = network(
-        protocols=("TCP", "UDP"), addresses=("AzureCloud.westeurope",), fqdns=("ntp.ubuntu.com",)
-    )
+    wanted = network(protocols=("TCP", "UDP"), addresses=("AzureCloud.westeurope",), fqdns=("ntp.ubuntu.com",))
     rules = index(allow(network(protocols=("TCP",), addresses=("AzureCloud",), fqdns=("ntp.ubuntu.com",)), 1))
-    assert rules.coverage(wanted).missing == (
-        "UDP * from * to AzureCloud.westeurope; UDP * from * to ntp.ubuntu.com"
-    )
+    assert rules.coverage(wanted).missing == ("UDP * from * to AzureCloud.westeurope; UDP * from * to ntp.ubuntu.com")
 
 
 def test_parent_service_tag_covers_regional_tag() -> None:
@@ -505,17 +485,13 @@ def test_ip_groups_next_to_addresses_leave_the_addresses_working() -> None:
 def test_icmp_rule_covers_icmp_regardless_of_ports() -> None:
     wanted = network(protocols=("ICMP",), addresses=("10.0.0.1",), ports=("*",))
     assert (
-        index(allow(network(protocols=("ICMP",), addresses=("10.0.0.0/8",), ports=("7",)), 1))
-        .coverage(wanted)
-        .complete
+        index(allow(network(protocols=("ICMP",), addresses=("10.0.0.0/8",), ports=("7",)), 1)).coverage(wanted).complete
     )
 
 
 def test_protocol_any_covers_udp_but_tcp_does_not() -> None:
     assert index(allow(network(protocols=("Any",), addresses=("AzureCloud",)), 1)).coverage(TUNNEL).complete
-    assert (
-        not index(allow(network(protocols=("TCP",), addresses=("AzureCloud",)), 1)).coverage(TUNNEL).complete
-    )
+    assert not index(allow(network(protocols=("TCP",), addresses=("AzureCloud",)), 1)).coverage(TUNNEL).complete
 
 
 def test_deny_rules_never_provide_coverage() -> None:
@@ -542,8 +518,7 @@ def test_allowed_at_is_none_while_anything_is_missing() -> None:
 
 def test_a_long_list_of_gaps_is_cut_short() -> None:
     sieve = [
-        allow(network(protocols=("UDP",), sources=(f"10.240.{i}.0/24",), addresses=("*",)), i)
-        for i in range(0, 40, 2)
+        allow(network(protocols=("UDP",), sources=(f"10.240.{i}.0/24",), addresses=("*",)), i) for i in range(0, 40, 2)
     ]
     missing = index(*sieve).coverage(TUNNEL).missing
     assert missing.count("; ") == 10
@@ -552,9 +527,7 @@ def test_a_long_list_of_gaps_is_cut_short() -> None:
 
 def test_index_finds_the_one_covering_rule_among_thousands() -> None:
     noise = [
-        allow(
-            network(sources=(f"10.{i // 250}.{i % 250}.0/24",), addresses=(f"172.16.{i % 250}.0/24",)), 1, i
-        )
+        allow(network(sources=(f"10.{i // 250}.{i % 250}.0/24",), addresses=(f"172.16.{i % 250}.0/24",)), 1, i)
         for i in range(3000)
     ]
     rules = index(*noise, allow(TUNNEL, 2, 0))

@@ -91,9 +91,7 @@ def some(draw: st.DrawFn, names: list[str], *, most: int) -> frozenset[str]:
 def random_addresses(draw: st.DrawFn) -> AddressSet:
     if draw(st.integers(0, 3)) == 0:
         return AddressSet.ANY
-    return AddressSet(
-        tuple(interval(draw, BASE, BASE + 31, longest=20) for _ in range(draw(st.integers(0, 2))))
-    )
+    return AddressSet(tuple(interval(draw, BASE, BASE + 31, longest=20) for _ in range(draw(st.integers(0, 2)))))
 
 
 def random_ports(draw: st.DrawFn) -> PortSet:
@@ -257,9 +255,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         else:
             rule = random_network_rule(draw) if kind == 2 else random_application_rule(draw)
         action = Action.DENY if draw(st.integers(0, 2)) == 0 else Action.ALLOW
-        placed.append(
-            PlacedRule(rule=rule, action=action, position=positions(number), location=f"rule {number}")
-        )
+        placed.append(PlacedRule(rule=rule, action=action, position=positions(number), location=f"rule {number}"))
     before = draw(st.one_of(st.integers(0, 100), st.sampled_from(numbers or [0]), st.just(100)))
     return placed, wanted, positions(before)
 
@@ -279,9 +275,7 @@ def grown_rules(draw: st.DrawFn, rule: FilterRule) -> FilterRule:
             tags |= {draw(st.sampled_from(FQDN_TAG_SPELLINGS))}
         if growth >= 3:
             targets |= {draw(st.sampled_from(PATTERN_SPELLINGS))}
-        return ApplicationRule(
-            name="grown", sources=sources, protocols=protocols, fqdn_tags=tags, target_fqdns=targets
-        )
+        return ApplicationRule(name="grown", sources=sources, protocols=protocols, fqdn_tags=tags, target_fqdns=targets)
     network_protocols, ports = rule.protocols, rule.ports
     addresses, service_tags, fqdns = (
         rule.destinations.addresses,
@@ -336,12 +330,7 @@ def targets_of(wanted: FilterRule) -> list[tuple[int | str, tuple[str, int | str
         found: list[tuple[int | str, tuple[str, int | str]]] = [
             (a, ("address", a)) for a in ADDRESSES if a in destinations.addresses
         ]
-        found += [
-            (t, ("tag", leaf))
-            for t in destinations.service_tags
-            for leaf in SERVICE_TAGS
-            if tag_holds(t, leaf)
-        ]
+        found += [(t, ("tag", leaf)) for t in destinations.service_tags for leaf in SERVICE_TAGS if tag_holds(t, leaf)]
         found += [(f, ("name", n)) for f in destinations.fqdns for n in NAMES if pattern_matches(f, n)]
         return found
     found = [(t, ("fqdn tag", t.casefold())) for t in wanted.fqdn_tags]
@@ -395,11 +384,7 @@ def application_matches(rule: FilterRule, point: Point, *, for_shadowing: bool) 
         if rule.destinations.addresses == AddressSet.ANY:
             return True
         # A network FQDN is only known to overlap (shadowing); it proves nothing for coverage.
-        return (
-            for_shadowing
-            and kind == "name"
-            and any(pattern_matches(p, str(value)) for p in rule.destinations.fqdns)
-        )
+        return for_shadowing and kind == "name" and any(pattern_matches(p, str(value)) for p in rule.destinations.fqdns)
     if point.protocol not in rule.protocols:
         return False
     if "*" in rule.target_fqdns:
@@ -415,9 +400,7 @@ def matches(placed: PlacedRule, point: Point, *, for_shadowing: bool) -> bool:
     return application_matches(placed.rule, point, for_shadowing=for_shadowing)
 
 
-def oracle_coverage(
-    rules: list[PlacedRule], wanted: FilterRule
-) -> tuple[Position | None, set[tuple[object, ...]]]:
+def oracle_coverage(rules: list[PlacedRule], wanted: FilterRule) -> tuple[Position | None, set[tuple[object, ...]]]:
     """The earliest position by which all is allowed (if all is), and the atoms not allowed at all."""
     allows = [p for p in rules if p.action is Action.ALLOW]
     earliest: list[Position] = []
@@ -460,11 +443,7 @@ def described_atoms(missing: str, wanted: FilterRule) -> set[tuple[object, ...]]
         protocol: Protocol | AppProtocol
         if isinstance(wanted, NetworkRule):
             protocol = Protocol(gap["protocol"])
-            ports = (
-                [0]
-                if gap["ports"] is None
-                else [p for p in PORTS if p in PortSet.parse(gap["ports"], strict=True)]
-            )
+            ports = [0] if gap["ports"] is None else [p for p in PORTS if p in PortSet.parse(gap["ports"], strict=True)]
         else:
             kind, port = gap["protocol"].split(":")
             protocol, ports = AppProtocol(kind, int(port)), [0]
@@ -512,9 +491,7 @@ def test_every_rule_covers_itself(wanted: FilterRule) -> None:
 
 @ORACLE
 @given(wanted_rules(), st.data())
-def test_same_traffic_agrees_with_the_oracle_when_a_rule_grows(
-    wanted: FilterRule, data: st.DataObject
-) -> None:
+def test_same_traffic_agrees_with_the_oracle_when_a_rule_grows(wanted: FilterRule, data: st.DataObject) -> None:
     grown = data.draw(grown_rules(wanted))
     oracle_same = {p[:3] + p[4:] for p in points_of(wanted)} == {p[:3] + p[4:] for p in points_of(grown)}
     assert same_traffic(wanted, grown) == same_traffic(grown, wanted) == oracle_same
@@ -608,17 +585,13 @@ def random_network_rules(draw: st.DrawFn) -> NetworkRule:
 
 @LAWS
 @given(random_network_rules(), st.randoms(use_true_random=False))
-def test_respelling_a_rule_on_the_wire_keeps_the_same_traffic(
-    rule: NetworkRule, chance: random.Random
-) -> None:
+def test_respelling_a_rule_on_the_wire_keeps_the_same_traffic(rule: NetworkRule, chance: random.Random) -> None:
     def shuffled(values: list[str]) -> list[str]:
         chance.shuffle(values)
         return values
 
     protocols = sorted(rule.protocols)
-    spelled_protocols = (
-        ["Any"] if len(protocols) == 3 else [chance.choice([p.lower(), str(p)]) for p in protocols]
-    )
+    spelled_protocols = ["Any"] if len(protocols) == 3 else [chance.choice([p.lower(), str(p)]) for p in protocols]
     wire = {
         "name": "respelled",
         "protocols": shuffled(spelled_protocols),
