@@ -1,29 +1,195 @@
-"""``python -m demo``: the remediator against an embedded localarm serving the aks-demo landing zone."""
+"""``python -m demo``: the Functions app against an embedded localarm, end to end.
+
+localarm serves the aks-demo landing zone and delivers its ARM events the way Event Grid does, to a
+stand-in for the Functions host that calls the decorated functions of ``function_app.py``. The demo
+runs the nightly sweep once, then plays an operator making everyday mistakes, and shows for each the
+event, what the remediator found and did, how long it took and how many ARM calls it made. It exits
+0 only if the landing zone ends compliant.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from azure.functions.timer import TimerRequest
+
+import function_app
+from demo.functions_host import FunctionsHost
+from localarm import scenarios
 from localarm.server import LocalArm
-from remediation import cli
+from remediation import cli, triggers
+from remediation.network import AzureNetwork, LocalTokenCredential
+from remediation.resource_id import ResourceId
 
 CONFIG = Path(__file__).parent / "aks-demo.yaml"
+REMEDIATOR = "0f5e7c1a-9d3b-4e2f-8a6c-1b2d3e4f5a6b"
+OPERATOR = "c0ffee00-1111-4222-8333-444455556666"
+SUB = scenarios.read("aks-demo")["subscriptionId"]
+
+
+def rid(text: str) -> ResourceId:
+    return ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/{text}")
+
+
+POLICY = rid("rg-hub/providers/Microsoft.Network/firewallPolicies/fwpol-hub")
+OWNED_GROUP = POLICY.child("ruleCollectionGroups", "aks-egress-baseline")
+DEFAULT_ROUTE = rid("rg-spoke/providers/Microsoft.Network/routeTables/rt-aks/routes/aks-egress-default")
+AKS_SUBNET = rid("rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/aks-nodes")
+
+
+class Results(logging.Handler):
+    """Collects the structured result the app logs for every reconcile."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[dict[str, Any]] = []
+        self.sweeps: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "remediation"):
+            self.records.append(record.remediation)
+        if hasattr(record, "remediation_sweep"):
+            self.sweeps.append(record.remediation_sweep)
+
+
+def short(resource: str) -> str:
+    parts = resource.split("/providers/", 1)[-1].split("/")[1:]
+    return "/".join(parts[1::2])
+
+
+def show_result(result: dict[str, Any], *, indent: str = "   ") -> None:
+    for finding in result["findings"]:
+        print(f"{indent}found  {finding['kind']:<22} {finding['detail']}")
+    for action in result["actions"]:
+        print(f"{indent}did    {action['method']} {short(action['resource'])} [{action['status']}] {action['summary']}")
+    calls = result["armCalls"]
+    seconds = result["durationSeconds"]
+    print(f"{indent}cost   {calls['reads']} ARM reads, {calls['writes']} write(s), {seconds:.2f} s in the function")
+
+
+def wait_quiet(arm: LocalArm, host: FunctionsHost, *, timeout: float = 30.0) -> None:
+    """Until no operation is running and every event has been delivered (and handled)."""
+    deadline = time.monotonic() + timeout
+    delivery = arm.delivery
+    while time.monotonic() < deadline:
+        pending = delivery.pending() if delivery else 0
+        if arm.store.next_deadline() is None and pending == 0 and len(host.invocations) >= len(arm.events):
+            return
+        time.sleep(0.05)
+    raise TimeoutError("the landing zone did not settle")
+
+
+def edit(network: AzureNetwork, target: ResourceId, change: Callable[[dict[str, Any]], None]) -> None:
+    resource = network.get(target)
+    body = resource.body
+    change(body)
+    network.put(target, body, etag=resource.etag, wait=True)
+
+
+def delete_rule(body: dict[str, Any]) -> None:
+    for collection in body["properties"]["ruleCollections"]:
+        collection["rules"] = [r for r in collection["rules"] if r["name"] != "aks-demo-tunnel-udp-1194"]
+
+
+def route_to_internet(body: dict[str, Any]) -> None:
+    body["properties"].update(nextHopType="Internet")
+    body["properties"].pop("nextHopIpAddress", None)
+
+
+def detach(body: dict[str, Any]) -> None:
+    body["properties"].pop("routeTable", None)
+
+
+def delete_group(network: AzureNetwork) -> None:
+    network.delete(OWNED_GROUP, etag=None, wait=True)
+
+
+MISTAKES: list[tuple[str, Callable[[AzureNetwork], None]]] = [
+    (
+        "deletes the baseline rule aks-demo-tunnel-udp-1194 while tidying up",
+        lambda n: edit(n, OWNED_GROUP, delete_rule),
+    ),
+    (
+        "points 0.0.0.0/0 at Internet to 'test something quickly'",
+        lambda n: edit(n, DEFAULT_ROUTE, route_to_internet),
+    ),
+    ("deletes the whole rule collection group aks-egress-baseline", delete_group),
+    ("detaches the route table from the AKS subnet", lambda n: edit(n, AKS_SUBNET, detach)),
+]
 
 
 def main() -> int:
-    with LocalArm(scenario="aks-demo", lro_seconds=0.2) as arm:
+    started = time.monotonic()
+    results = Results()
+    logging.getLogger("remediation").addHandler(results)
+    logging.getLogger("remediation").setLevel(logging.INFO)
+    with FunctionsHost() as host, LocalArm(scenario="aks-demo", lro_seconds=1.0, events_url=host.url) as arm:
         os.environ.update(
-            ARM_ENDPOINT=arm.endpoint, ARM_CA_BUNDLE=str(arm.ca_bundle), ARM_POLLING_INTERVAL="0.2"
+            ARM_ENDPOINT=arm.endpoint,
+            ARM_CA_BUNDLE=str(arm.ca_bundle),
+            ARM_POLLING_INTERVAL="0.5",
+            REMEDIATION_CONFIG=str(CONFIG),
+            REMEDIATOR_PRINCIPAL_ID=REMEDIATOR,
         )
-        print(f"localarm serves the aks-demo landing zone at {arm.endpoint}\n")
-        print("$ python -m remediation check --config demo/aks-demo.yaml")
-        cli.main(["check", "--config", str(CONFIG)])
-        print("$ python -m remediation enforce --config demo/aks-demo.yaml")
-        cli.main(["enforce", "--config", str(CONFIG)])
-        print("$ python -m remediation check --config demo/aks-demo.yaml")
-        return cli.main(["check", "--config", str(CONFIG)])
+        triggers.reset_runtime(None)
+        print("AKS Egress Remediator demo")
+        print(f"  localarm (Azure Resource Manager, locally) serves the aks-demo landing zone at {arm.endpoint}")
+        print("  and delivers its ARM events like Event Grid to a stand-in Functions host running function_app.py\n")
+
+        print("1. The nightly sweep runs once and brings the landing zone to the seed-2020 baseline")
+        function_app.nightly_sweep(TimerRequest(past_due=False))
+        sweep = results.sweeps[-1]
+        for cluster in sweep["clusters"]:
+            show_result(cluster)
+        wait_quiet(arm, host)
+        skipped = len(host.invocations)
+        print(f"   its own {skipped} write event(s) came back through Event Grid and were skipped")
+        print("   (their caller is REMEDIATOR_PRINCIPAL_ID)\n")
+
+        operator = AzureNetwork(
+            endpoint=arm.endpoint,
+            ca_bundle=str(arm.ca_bundle),
+            credential=LocalTokenCredential(principal_id=OPERATOR, name="Dana Okafor", upn="dana@contoso.example"),
+            polling_interval=0.2,
+        )
+        timings = []
+        for number, (story, mistake) in enumerate(MISTAKES, start=2):
+            print(f"{number}. An operator {story}")
+            seen = len(results.records)
+            mistake(operator)
+            changed_at = time.monotonic()
+            wait_quiet(arm, host)
+            handled = [r for r in results.records[seen:] if r.get("cause")]
+            if not handled:
+                print("   (no event reached the remediator)")
+                continue
+            cause = handled[-1]["cause"]
+            who = cause["caller"].get("upn") or cause["caller"].get("name")
+            print(f"   event  {cause['operation']} on {short(cause['resource'])} by {who}")
+            for result in handled:
+                show_result(result)
+            took = time.monotonic() - changed_at
+            timings.append((story, took, sum(r["armCalls"]["reads"] + r["armCalls"]["writes"] for r in handled)))
+            print(f"   took   {took:.1f} s from the operator's change to a restored landing zone\n")
+
+        print(f"{len(MISTAKES) + 2}. Is everything back? (python -m remediation check)")
+        code = cli.main(["check", "--config", str(CONFIG)])
+        print("summary")
+        for story, took, calls in timings:
+            print(f"   {took:5.1f} s  {calls:3d} ARM calls  {story}")
+        print(f"   whole demo: {time.monotonic() - started:.1f} s; exit {code}\n")
+        print(
+            "In Azure: `azd up` deploys the same function_app.py as a Flex Consumption app with a managed identity,\n"
+            "an Event Grid system topic on the subscription filtered to these operations, and the remediator\n"
+            "role on the hub, spoke and node resource groups. See docs/deploy.md."
+        )
+        return code
 
 
 if __name__ == "__main__":

@@ -155,9 +155,14 @@ class LocalTokenCredential:
     """A TokenCredential for localarm: the configured identity in an unsigned token."""
 
     def __init__(
-        self, *, principal_id: str, name: str = "aks-egress-remediator", tenant_id: str = LOCAL_TENANT
-    ):
-        self.claims = {
+        self,
+        *,
+        principal_id: str,
+        name: str = "aks-egress-remediator",
+        tenant_id: str = LOCAL_TENANT,
+        upn: str | None = None,
+    ) -> None:
+        self.claims: dict[str, Any] = {
             "aud": "https://management.azure.com/",
             "iss": f"https://sts.windows.net/{tenant_id}/",
             "appid": principal_id,
@@ -166,6 +171,8 @@ class LocalTokenCredential:
             "name": name,
             "tid": tenant_id,
         }
+        if upn:  # a person signed in with the Azure CLI (its well-known client ID)
+            self.claims.update(upn=upn, idtyp="user", appid="04b07795-8ddb-461a-bbee-02f9e1bf7b46")
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         from azure.core.credentials import AccessToken
@@ -252,9 +259,7 @@ class AzureNetwork:
         try:
             interval = float(interval_text) if interval_text else DEFAULT_POLLING_INTERVAL
         except ValueError:
-            raise ValueError(
-                f"ARM_POLLING_INTERVAL must be a number of seconds, got {interval_text!r}"
-            ) from None
+            raise ValueError(f"ARM_POLLING_INTERVAL must be a number of seconds, got {interval_text!r}") from None
         if not 0 <= interval <= 300:
             raise ValueError(f"ARM_POLLING_INTERVAL must be between 0 and 300 seconds, got {interval_text!r}")
         options.setdefault("polling_interval", interval)

@@ -66,6 +66,7 @@ class FindingKind(StrEnum):
     NO_EGRESS_SOURCES = "no-egress-sources"
     PRIORITY_TAKEN = "priority-taken"
     WRITE_FAILED = "write-failed"
+    ARM_UNAVAILABLE = "arm-unavailable"
     ERROR = "error"
 
 
@@ -126,9 +127,7 @@ class Observation:
         return self.rule_collection_groups.get(policy.id.key, ())
 
 
-def plan_cluster(
-    cluster: ClusterConfig, *, owned: OwnedNames, profile: Profile, observation: Observation
-) -> Plan:
+def plan_cluster(cluster: ClusterConfig, *, owned: OwnedNames, profile: Profile, observation: Observation) -> Plan:
     """Everything wrong with one cluster's egress baseline, and the minimal writes that restore it."""
     findings: list[Finding] = []
     writes: list[Write] = []
@@ -312,9 +311,7 @@ def _plan_firewall_rules(
     firewall = observation.firewall
     if firewall is None:
         part.findings.append(
-            Finding(
-                FindingKind.RESOURCE_NOT_FOUND, str(cluster.firewall), "the cluster's firewall does not exist"
-            )
+            Finding(FindingKind.RESOURCE_NOT_FOUND, str(cluster.firewall), "the cluster's firewall does not exist")
         )
         return part
     if firewall.provisioning_state == "Failed":
@@ -337,9 +334,7 @@ def _plan_firewall_rules(
     return part
 
 
-def _baseline(
-    cluster: ClusterConfig, *, profile: Profile, observation: Observation, part: _Part
-) -> Baseline | None:
+def _baseline(cluster: ClusterConfig, *, profile: Profile, observation: Observation, part: _Part) -> Baseline | None:
     prefixes: list[str] = []
     for subnet in observation.subnets.values():
         if subnet is None:
@@ -354,12 +349,9 @@ def _baseline(
 
 
 def _wanted(baseline: Baseline, *, classic: bool) -> list[tuple[RuleKind, str, Json]]:
-    wanted = [
-        (RuleKind.NETWORK, r.name, network_rule_wire(r, classic=classic)) for r in baseline.network_rules
-    ]
+    wanted = [(RuleKind.NETWORK, r.name, network_rule_wire(r, classic=classic)) for r in baseline.network_rules]
     wanted += [
-        (RuleKind.APPLICATION, r.name, application_rule_wire(r, classic=classic))
-        for r in baseline.application_rules
+        (RuleKind.APPLICATION, r.name, application_rule_wire(r, classic=classic)) for r in baseline.application_rules
     ]
     return wanted
 
@@ -380,9 +372,7 @@ def _reconcile_rules(
         wanted = _parse(wire, kind)
         collection = owned[kind]
         rules = desired[kind]
-        current = next(
-            (i for i, r in enumerate(rules) if str(r.get("name", "")).lower() == name.lower()), None
-        )
+        current = next((i for i, r in enumerate(rules) if str(r.get("name", "")).lower() == name.lower()), None)
         allowed_at: Position | None = collection.position
         if current is not None:
             if not same_traffic(_parse(rules[current], kind), wanted):
@@ -416,8 +406,7 @@ def _reconcile_rules(
                     Finding(
                         FindingKind.SHADOWED_RULE,
                         resource,
-                        f"{kind} rule {name} is denied first by "
-                        + "; ".join(d.location for d in denials[:3]),
+                        f"{kind} rule {name} is denied first by " + "; ".join(d.location for d in denials[:3]),
                         rule=name,
                     )
                 )
@@ -434,16 +423,12 @@ def _plan_classic_rules(
     props = firewall.body.get("properties", {})
     for kind, name in names.items():
         key = "networkRuleCollections" if kind is RuleKind.NETWORK else "applicationRuleCollections"
-        existing = next(
-            (c for c in props.get(key) or [] if str(c.get("name", "")).lower() == name.lower()), None
-        )
+        existing = next((c for c in props.get(key) or [] if str(c.get("name", "")).lower() == name.lower()), None)
         view = next((c for c in collections if c.kind is kind and c.name.lower() == name.lower()), None)
         if view is not None:
             priority = view.priority
         else:
-            priority = nearest_free_priority(
-                owned.priority, (c.priority for c in collections if c.kind is kind)
-            )
+            priority = nearest_free_priority(owned.priority, (c.priority for c in collections if c.kind is kind))
             if priority != owned.priority:
                 part.findings.append(
                     _priority_taken(str(firewall.id), f"{kind} collection {name}", owned.priority, priority)
@@ -482,9 +467,7 @@ def _plan_classic_rules(
         }
         _replace_or_append(items, collection.name, new, keep=collection.existing)
         changed.append(_describe_change(collection, desired[kind]))
-    _emit_write(
-        part, firewall.id, body, firewall.etag, changed, busy=firewall.provisioning_state == "Updating"
-    )
+    _emit_write(part, firewall.id, body, firewall.etag, changed, busy=firewall.provisioning_state == "Updating")
 
 
 def _plan_policy_rules(
@@ -495,18 +478,14 @@ def _plan_policy_rules(
         firewall = observation.firewall
         assert firewall is not None
         ref = firewall.body["properties"]["firewallPolicy"]["id"]
-        part.findings.append(
-            Finding(FindingKind.RESOURCE_NOT_FOUND, str(ref), "the firewall's policy does not exist")
-        )
+        part.findings.append(Finding(FindingKind.RESOURCE_NOT_FOUND, str(ref), "the firewall's policy does not exist"))
         return
     policy = chain[0]
     collections: list[tuple[Collection, str | None]] = []
     for depth, each in enumerate(chain):
         chain_order = len(chain) - 1 - depth  # parent policies' rules are evaluated first
         for each_group in observation.groups_of(each):
-            collections.extend(
-                (c, each.id.name) for c in _policy_collections(each_group, chain_order=chain_order)
-            )
+            collections.extend((c, each.id.name) for c in _policy_collections(each_group, chain_order=chain_order))
     index = RuleIndex(_placed(collections))
     groups = observation.groups_of(policy)
     group = next((g for g in groups if g.id.name.lower() == owned.rule_collection_group.lower()), None)
@@ -565,9 +544,7 @@ def _plan_policy_rules(
         part=part,
     )
     body: Json = (
-        copy.deepcopy(group.body)
-        if group
-        else {"properties": {"priority": group_priority, "ruleCollections": []}}
+        copy.deepcopy(group.body) if group else {"properties": {"priority": group_priority, "ruleCollections": []}}
     )
     collections_wire: list[Json] = body.setdefault("properties", {}).setdefault("ruleCollections", [])
     changed = []
@@ -619,9 +596,7 @@ def _describe_change(collection: _Owned, desired: list[Json]) -> str:
         return f"create {collection.name} with {len(desired)} rule(s)"
     before = {str(r.get("name")): r for r in collection.rules}
     added = [str(r["name"]) for r in desired if str(r.get("name")) not in before]
-    replaced = [
-        str(r["name"]) for r in desired if str(r.get("name")) in before and before[str(r["name"])] != r
-    ]
+    replaced = [str(r["name"]) for r in desired if str(r.get("name")) in before and before[str(r["name"])] != r]
     parts = []
     if added:
         parts.append("add " + ", ".join(added))
@@ -656,9 +631,7 @@ def _emit_write(
     part.writes.append(Write(resource, "PUT", body, etag, "; ".join(changed), fixes))
 
 
-_FIXED_BY_RULE_WRITE = frozenset(
-    {FindingKind.MISSING_RULE, FindingKind.MODIFIED_RULE, FindingKind.MODIFIED_COLLECTION}
-)
+_FIXED_BY_RULE_WRITE = frozenset({FindingKind.MISSING_RULE, FindingKind.MODIFIED_RULE, FindingKind.MODIFIED_COLLECTION})
 
 
 def _busy(part: _Part, resource: str, reason: str) -> None:
@@ -673,9 +646,7 @@ def _priority_taken(resource: str, what: str, wanted: int, chosen: int) -> Findi
     )
 
 
-def _check_dns_proxy(
-    baseline: Baseline, *, firewall: Resource, observation: Observation, part: _Part
-) -> None:
+def _check_dns_proxy(baseline: Baseline, *, firewall: Resource, observation: Observation, part: _Part) -> None:
     if not baseline.needs_dns_proxy:
         return
     enabled: bool | None = None
@@ -744,9 +715,7 @@ def _plan_default_route(cluster: ClusterConfig, *, owned: OwnedNames, observatio
         )
         return part
     routes = table.body.get("properties", {}).get("routes") or []
-    default = next(
-        (r for r in routes if _is_default_route((r.get("properties") or {}).get("addressPrefix"))), None
-    )
+    default = next((r for r in routes if _is_default_route((r.get("properties") or {}).get("addressPrefix"))), None)
     if default is None:
         route_id = table.id.child("routes", owned.default_route)
         finding = Finding(

@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from remediation.config import ClusterConfig, Config, Mode
+from remediation.events import Topology
 from remediation.network import (
     ArmError,
+    ArmUnavailable,
     AzureNetwork,
     Busy,
     PreconditionFailed,
@@ -99,8 +101,14 @@ class ClusterResult:
         return any(f.kind is FindingKind.BUSY for f in self.outstanding)
 
     @property
+    def unavailable(self) -> bool:
+        """ARM could not be reached or kept failing transiently: worth trying again later."""
+        return any(f.kind is FindingKind.ARM_UNAVAILABLE for f in self.outstanding)
+
+    @property
     def failed(self) -> bool:
-        return any(f.kind in (FindingKind.ERROR, FindingKind.WRITE_FAILED) for f in self.outstanding)
+        failures = (FindingKind.ERROR, FindingKind.WRITE_FAILED, FindingKind.ARM_UNAVAILABLE)
+        return any(f.kind in failures for f in self.outstanding)
 
     @property
     def changed(self) -> bool:
@@ -111,9 +119,7 @@ class ClusterResult:
             "name": self.cluster,
             "mode": str(self.mode),
             "compliant": self.compliant,
-            "findings": [
-                f.as_dict() | {"resolved": f in self.resolved} for f in sorted_findings(self.findings)
-            ],
+            "findings": [f.as_dict() | {"resolved": f in self.resolved} for f in sorted_findings(self.findings)],
             "actions": [a.as_dict() for a in self.actions],
             "armCalls": self.arm_calls,
             "started": self.started.isoformat(),
@@ -172,9 +178,7 @@ def _apply(plan: Plan, network: AzureNetwork, *, wait: bool) -> _Applied:
             return applied
         except Busy as err:
             applied.actions.append(_action(write, ActionStatus.BUSY, str(err)))
-            applied.findings.append(
-                Finding(FindingKind.BUSY, str(write.resource), "another operation is in progress")
-            )
+            applied.findings.append(Finding(FindingKind.BUSY, str(write.resource), "another operation is in progress"))
             continue
         except ArmError as err:
             applied.actions.append(_action(write, ActionStatus.FAILED, str(err)))
@@ -216,6 +220,7 @@ def reconcile_cluster(
     mode: Mode | None = None,
     wait: bool = True,
     trigger: str = "cli",
+    topology: Topology | None = None,
 ) -> ClusterResult:
     """Observe, plan and (in enforce mode) apply for one cluster; never raises for ARM trouble."""
     mode = mode or config.mode
@@ -227,9 +232,10 @@ def reconcile_cluster(
     with _firewall_lock(cluster), counting_calls() as calls:
         try:
             for attempts in range(1, MAX_ATTEMPTS + 1):  # noqa: B007 - reported below
-                plan = plan_cluster(
-                    cluster, owned=config.owned, profile=config.profile, observation=observe(network, cluster)
-                )
+                observation = observe(network, cluster)
+                if topology is not None:
+                    topology.learn(cluster.name, (p.id for p in observation.policies))
+                plan = plan_cluster(cluster, owned=config.owned, profile=config.profile, observation=observation)
                 for finding in plan.findings:
                     findings.setdefault((finding.kind, finding.resource, finding.rule), finding)
                 if mode is Mode.AUDIT:
@@ -251,9 +257,10 @@ def reconcile_cluster(
                     ),
                 )
         except (ArmError, InvalidResourceId) as err:
+            kind = FindingKind.ARM_UNAVAILABLE if _transient(err) else FindingKind.ERROR
             findings.setdefault(
-                (FindingKind.ERROR, str(cluster.firewall), None),
-                Finding(FindingKind.ERROR, str(cluster.firewall), f"reconcile failed: {err}"),
+                (kind, str(cluster.firewall), None),
+                Finding(kind, str(cluster.firewall), f"reconcile failed: {err}"),
             )
     return ClusterResult(
         cluster=cluster.name,
@@ -266,6 +273,14 @@ def reconcile_cluster(
         attempts=attempts,
         trigger=trigger,
     )
+
+
+def _transient(err: Exception) -> bool:
+    """ARM unreachable, throttling past the SDK's retries, or a server error: it may work later."""
+    if isinstance(err, ArmUnavailable):
+        return True
+    status = getattr(err, "status", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
 
 
 @dataclass(frozen=True)
@@ -313,6 +328,7 @@ def reconcile_clusters(
     wait: bool = True,
     concurrency: int = 4,
     trigger: str = "sweep",
+    topology: Topology | None = None,
     on_result: Callable[[ClusterResult], None] | None = None,
 ) -> SweepResult:
     """Reconcile many clusters with bounded concurrency; one cluster's failure never stops the others."""
@@ -321,7 +337,7 @@ def reconcile_clusters(
 
     def one(cluster: ClusterConfig) -> ClusterResult:
         result = reconcile_cluster(
-            cluster, config=config, network=network, mode=mode, wait=wait, trigger=trigger
+            cluster, config=config, network=network, mode=mode, wait=wait, trigger=trigger, topology=topology
         )
         if on_result is not None:
             on_result(result)

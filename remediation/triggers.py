@@ -1,0 +1,254 @@
+"""What each Functions trigger does: an ARM event, or the nightly sweep, into the one reconcile path.
+
+The worker process keeps the settings, the configuration, the network adapter and what it learned
+about firewall policies between invocations (``Runtime``), created on first use so that indexing the
+app stays cheap.
+
+Retries: Event Grid waits 30 s and redelivers a failed delivery with backoff for up to 24 hours. The
+handler starts writes without waiting for them; when a resource is busy (409 or ``Updating``) or ARM
+is unreachable it raises ``RetryLater``, which fails the invocation so that Event Grid delivers the
+event again later. A malformed event is logged and dropped: it would fail the same way every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from remediation.config import Config, Mode, load_config
+from remediation.events import (
+    Dispatch,
+    MalformedEvent,
+    ResourceChange,
+    Topology,
+    concerned_clusters,
+    describe_event,
+    parse_change,
+    watched,
+)
+from remediation.network import ArmError, AzureNetwork
+from remediation.reconcile import ClusterResult, SweepResult, reconcile_cluster, reconcile_clusters
+from remediation.resource_id import ResourceId
+from remediation.settings import DEFAULT_EVENT_RETRY_TIMEOUT, Settings
+
+log = logging.getLogger("remediation")
+
+
+class RetryLater(Exception):
+    """The event could not be handled now (busy resource, ARM unreachable): let Event Grid redeliver it."""
+
+
+@dataclass
+class Runtime:
+    """The long-lived pieces of one worker process."""
+
+    settings: Settings
+    config: Config
+    network: AzureNetwork
+    topology: Topology = field(default_factory=Topology)
+    # Where remediation results go besides the log (Teams, the audit trail); each must never raise.
+    on_result: list[Callable[[ClusterResult, ResourceChange | None], None]] = field(default_factory=list)
+    on_sweep: list[Callable[[SweepResult], None]] = field(default_factory=list)
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.AUDIT if self.settings.force_audit else self.config.mode
+
+    @classmethod
+    def from_environment(cls) -> Runtime:
+        settings = Settings.from_environment()
+        config = load_config(settings.config_path)
+        network = AzureNetwork.from_environment(retry_timeout=DEFAULT_EVENT_RETRY_TIMEOUT)
+        runtime = cls(settings=settings, config=config, network=network)
+        log.info(
+            "remediation: %d cluster(s) from %s, mode %s, profile %s",
+            len(config.clusters),
+            settings.config_path,
+            runtime.mode,
+            config.profile.name,
+        )
+        return runtime
+
+
+class _Worker:
+    """Holds the worker's runtime between invocations."""
+
+    lock = threading.Lock()
+    runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The worker's runtime, created on first use (a configuration error surfaces here, clearly)."""
+    with _Worker.lock:
+        if _Worker.runtime is None:
+            _Worker.runtime = Runtime.from_environment()
+        return _Worker.runtime
+
+
+def reset_runtime(new: Runtime | None = None) -> None:
+    """Forget (or replace) the worker's runtime; for tests and the demo."""
+    with _Worker.lock:
+        _Worker.runtime = new
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What the handler did with one event."""
+
+    event_id: str
+    status: str  # handled | ignored | skipped-self | malformed | out-of-scope
+    reason: str = ""
+    change: ResourceChange | None = None
+    results: tuple[ClusterResult, ...] = ()
+
+
+def handle_event(
+    *,
+    event_id: str,
+    event_type: str | None,
+    data: Any,
+    event_time: str | None = None,
+    rt: Runtime | None = None,
+) -> EventOutcome:
+    """Handle one ARM event from Event Grid: dispatch, re-read, reconcile; raise ``RetryLater`` if busy."""
+    event_types, operations = watched()
+    if event_type not in event_types:
+        log.debug("remediation: ignoring event %s of type %s", event_id, event_type)
+        return EventOutcome(event_id, "ignored", f"event type {event_type} is not handled")
+    try:
+        change = parse_change(event_id=event_id, event_type=event_type, data=data, event_time=event_time)
+    except MalformedEvent as err:
+        log.warning("remediation: dropping malformed %s: %s", describe_event(event_id, data), err)
+        return EventOutcome(event_id, "malformed", str(err))
+    if change.operation.lower() not in operations:
+        log.debug("remediation: ignoring %s on %s", change.operation, change.resource)
+        return EventOutcome(event_id, "ignored", f"operation {change.operation} is not handled", change)
+    rt = rt or runtime()
+    if change.caller.is_principal(rt.settings.principal_id):
+        log.info(
+            "remediation: skipping %s on %s: caused by the remediator itself",
+            change.operation,
+            change.resource,
+        )
+        return EventOutcome(event_id, "skipped-self", "the remediator's own write", change)
+    dispatch = _dispatch(change, rt)
+    if not dispatch.clusters:
+        log.debug("remediation: %s on %s concerns no configured cluster", change.operation, change.resource)
+        return EventOutcome(event_id, "out-of-scope", "no configured cluster involves this resource", change)
+    results = []
+    for cluster in dispatch.clusters:
+        result = reconcile_cluster(
+            cluster,
+            config=rt.config,
+            network=rt.network,
+            mode=rt.mode,
+            wait=False,
+            trigger="event",
+            topology=rt.topology,
+        )
+        _report(result, change, rt)
+        results.append(result)
+    retry = [r for r in results if r.busy or r.unavailable]
+    if retry:
+        raise RetryLater(
+            f"{change.operation} on {change.resource}: "
+            + "; ".join(f"{r.cluster} is {'busy' if r.busy else 'unreachable'}" for r in retry)
+            + " — Event Grid will deliver the event again"
+        )
+    return EventOutcome(event_id, "handled", change=change, results=tuple(results))
+
+
+def _dispatch(change: ResourceChange, rt: Runtime) -> Dispatch:
+    dispatch = concerned_clusters(change, rt.config, rt.topology)
+    for cluster in dispatch.unknown:
+        # First policy event since this worker started: learn which policies the firewalls use.
+        try:
+            rt.topology.learn(cluster.name, _policy_chain(rt.network, cluster.firewall))
+        except ArmError as err:
+            log.warning("remediation: cannot read firewall %s of %s: %s", cluster.firewall, cluster.name, err)
+            raise RetryLater(f"cannot tell whether {change.resource} concerns {cluster.name}: {err}") from None
+    return concerned_clusters(change, rt.config, rt.topology) if dispatch.unknown else dispatch
+
+
+def _policy_chain(network: AzureNetwork, firewall_id: ResourceId) -> list[ResourceId]:
+    firewall = network.find(firewall_id)
+    chain: list[ResourceId] = []
+    ref = ((firewall.body.get("properties", {}).get("firewallPolicy") or {}).get("id")) if firewall else None
+    while ref and len(chain) < 8:
+        policy_id = ResourceId.parse(ref)
+        if policy_id in chain:
+            break
+        chain.append(policy_id)
+        policy = network.find(policy_id)
+        ref = ((policy.body.get("properties", {}).get("basePolicy") or {}).get("id")) if policy else None
+    return chain
+
+
+def _report(result: ClusterResult, change: ResourceChange | None, rt: Runtime) -> None:
+    """One log line per reconcile (with the structured result attached), then the other sinks."""
+    verdict = "compliant" if result.compliant else ("busy" if result.busy else "not compliant")
+    if result.changed:
+        verdict = "restored" if result.compliant else "partly restored"
+    cause = f" after {change.operation} by {change.caller.describe()}" if change else ""
+    log.log(
+        logging.WARNING if result.findings else logging.INFO,
+        "remediation: cluster %s %s%s: %d finding(s), %d write(s), %d ARM reads, %.2fs",
+        result.cluster,
+        verdict,
+        cause,
+        len(result.findings),
+        len(result.actions),
+        result.arm_calls["reads"],
+        result.duration_seconds,
+        extra={"remediation": result.as_dict() | ({"cause": _cause(change)} if change else {})},
+    )
+    for sink in rt.on_result:
+        sink(result, change)
+
+
+def _cause(change: ResourceChange) -> dict[str, Any]:
+    return {
+        "eventId": change.event_id,
+        "operation": change.operation,
+        "resource": str(change.resource),
+        "caller": change.caller.as_dict(),
+        "correlationId": change.correlation_id,
+        "eventTime": change.event_time,
+    }
+
+
+def run_sweep(*, rt: Runtime | None = None) -> SweepResult:
+    """The nightly backstop: reconcile every configured cluster with bounded concurrency."""
+    rt = rt or runtime()
+    sweep = reconcile_clusters(
+        rt.config.clusters,
+        config=rt.config,
+        network=rt.network,
+        mode=rt.mode,
+        wait=False,
+        concurrency=rt.settings.sweep_concurrency,
+        trigger="sweep",
+        topology=rt.topology,
+        on_result=lambda result: _report(result, None, rt),
+    )
+    log.info(
+        "remediation: sweep of %d cluster(s): %d compliant, %d fixed, %d failed, %.1fs",
+        sweep.checked,
+        sweep.compliant,
+        sweep.fixed,
+        sweep.failed,
+        sweep.duration_seconds,
+        extra={"remediation_sweep": _sweep_summary(sweep)},
+    )
+    for sink in rt.on_sweep:
+        sink(sweep)
+    return sweep
+
+
+def _sweep_summary(sweep: SweepResult) -> Mapping[str, Any]:
+    summary = sweep.as_dict()
+    summary["durations"] = {r.cluster: round(r.duration_seconds, 3) for r in sweep.results}
+    return summary

@@ -1,0 +1,31 @@
+"""``make demo`` keeps working: it runs end to end and exits 0 only when the landing zone converged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from remediation.config import load_config
+from tests.conftest import ROOT
+
+
+def test_demo_runs_end_to_end_and_converges() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "demo"], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for story in (
+        "deletes the baseline rule",
+        "points 0.0.0.0/0 at Internet",
+        "deletes the whole rule collection group",
+        "detaches the route table",
+    ):
+        assert story in out
+    assert out.count("event  Microsoft.Network/") == 4
+    assert "compliant" in out.split("Is everything back?")[1]
+
+
+def test_the_example_configuration_is_valid() -> None:
+    config = load_config(ROOT / "remediation.example.yaml")
+    assert config.mode == "audit" and config.clusters[0].name == "aks-prod-weu"
