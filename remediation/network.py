@@ -181,6 +181,27 @@ class LocalTokenCredential:
         return AccessToken(local_token({**self.claims, "iat": now, "exp": now + 3600}), now + 3600)
 
 
+def credential_for(
+    endpoint: str, *, principal_id: str | None = None, credential: TokenCredential | None = None
+) -> TokenCredential:
+    """The credential for an Azure endpoint (ARM, Event Grid): a local token for loopback, else
+    ``DefaultAzureCredential`` (the managed identity in Azure). A given credential must fit the endpoint."""
+    loopback = is_loopback(endpoint)
+    if credential is not None:
+        if loopback != isinstance(credential, LocalTokenCredential):
+            raise ValueError(
+                "refusing the credential: a loopback endpoint takes only a local token, "
+                "and a local token is only for a loopback endpoint"
+            )
+        return credential
+    if loopback:
+        return LocalTokenCredential(principal_id=principal_id or "00000000-0000-0000-0000-00000000c0de")
+    from azure.identity import DefaultAzureCredential
+
+    default: TokenCredential = DefaultAzureCredential()
+    return default
+
+
 # ------------------------------------------------------------------------ resources
 
 
@@ -230,14 +251,7 @@ class AzureNetwork:
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.loopback = is_loopback(self.endpoint)
-        if credential is None:
-            credential = self._default_credential(principal_id)
-        elif self.loopback != isinstance(credential, LocalTokenCredential):
-            raise ValueError(
-                "refusing the credential: a loopback ARM endpoint takes only a local token, "
-                "and a local token is only for a loopback endpoint"
-            )
-        self.credential = credential
+        self.credential = credential_for(self.endpoint, principal_id=principal_id, credential=credential)
         self.ca_bundle = ca_bundle
         self.polling_interval = polling_interval
         self.retry_timeout = retry_timeout
@@ -269,14 +283,6 @@ class AzureNetwork:
             principal_id=env.get("REMEDIATOR_PRINCIPAL_ID") or None,
             **options,
         )
-
-    def _default_credential(self, principal_id: str | None) -> TokenCredential:
-        if self.loopback:
-            return LocalTokenCredential(principal_id=principal_id or "00000000-0000-0000-0000-00000000c0de")
-        from azure.identity import DefaultAzureCredential
-
-        credential: TokenCredential = DefaultAzureCredential()
-        return credential
 
     def _client(self, subscription: str) -> NetworkManagementClient:
         with self._lock:

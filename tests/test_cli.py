@@ -108,7 +108,7 @@ def test_unreachable_arm_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     code, out, _ = cli("check", "--config", str(tmp_path / "remediation.yaml"), "--json")
     assert code == 1
     (cluster,) = json.loads(out)["clusters"]
-    assert cluster["findings"][0]["kind"] == "error"
+    assert cluster["findings"][0]["kind"] == "arm-unavailable"
 
 
 def test_bad_arm_endpoint_setting_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
