@@ -135,14 +135,21 @@ class Topology:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._policies: dict[str, frozenset[str]] = {}
+        self._public_ips: dict[str, frozenset[str]] = {}
 
-    def learn(self, cluster: str, policies: Iterable[ResourceId]) -> None:
+    def learn(self, cluster: str, *, policies: Iterable[ResourceId], public_ips: Iterable[str] = ()) -> None:
+        """Remember a cluster's firewall policy chain and the public IPs its DNAT involves (lower-cased IDs)."""
         with self._lock:
             self._policies[cluster] = frozenset(p.key for p in policies)
+            self._public_ips[cluster] = frozenset(key.lower() for key in public_ips)
 
     def policies_of(self, cluster: str) -> frozenset[str] | None:
         with self._lock:
             return self._policies.get(cluster)
+
+    def public_ips_of(self, cluster: str) -> frozenset[str]:
+        with self._lock:
+            return self._public_ips.get(cluster, frozenset())
 
 
 @dataclass(frozen=True)
@@ -176,22 +183,28 @@ def concerned_clusters(change: ResourceChange, config: Config, topology: Topolog
         elif kind == "microsoft.network/virtualnetworks/subnets":
             hit = resource in cluster.subnets
         else:
-            hit = _inbound_concerns(cluster, resource)
+            hit = _inbound_concerns(cluster, resource, topology)
         if hit:
             found.append(cluster)
     return Dispatch(tuple(found), tuple(unknown))
 
 
-def _inbound_concerns(cluster: ClusterConfig, resource: ResourceId) -> bool:
-    """Load balancers and public IPs matter to clusters that publish LoadBalancer services."""
+def _inbound_concerns(cluster: ClusterConfig, resource: ResourceId, topology: Topology) -> bool:
+    """Load balancers and public IPs matter to clusters that publish LoadBalancer services: those in the
+    node resource group or listed, and the public IPs their frontends and the firewall's DNAT use."""
     inbound = cluster.inbound
     if inbound is None:
         return False
     kind = resource.kind.lower()
+    in_node_group = resource.resource_group_key == inbound.node_resource_group
     if kind == "microsoft.network/loadbalancers":
-        return resource in inbound.load_balancers or resource.resource_group_key == inbound.node_resource_group
+        return in_node_group or resource in inbound.load_balancers
     if kind == "microsoft.network/publicipaddresses":
-        return resource in inbound.firewall_public_ips or resource.resource_group_key == inbound.node_resource_group
+        return (
+            in_node_group
+            or resource in inbound.firewall_public_ips
+            or resource.key in topology.public_ips_of(cluster.name)
+        )
     return False
 
 

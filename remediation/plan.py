@@ -32,6 +32,14 @@ from remediation.baseline import (
     expand_baseline,
 )
 from remediation.config import ClusterConfig, OwnedNames
+from remediation.inbound import (
+    DnatPlan,
+    NatRule,
+    firewall_public_ip_ids,
+    frontend_publications,
+    parse_nat_rule,
+    plan_dnat,
+)
 from remediation.network import Resource
 from remediation.resource_id import ResourceId
 from remediation.rules import (
@@ -48,7 +56,7 @@ from remediation.rules import (
 Json = dict[str, Any]
 
 PRIORITY_MIN, PRIORITY_MAX = 100, 65000
-DEFAULT_ROUTE = ipaddress.IPv4Network("0.0.0.0/0")
+DEFAULT_ROUTE = "0.0.0.0/0"
 
 
 class FindingKind(StrEnum):
@@ -65,13 +73,21 @@ class FindingKind(StrEnum):
     DNS_PROXY_DISABLED = "dns-proxy-disabled"
     NO_EGRESS_SOURCES = "no-egress-sources"
     PRIORITY_TAKEN = "priority-taken"
+    MISSING_DNAT = "missing-dnat"
+    MODIFIED_DNAT = "modified-dnat"
+    STALE_DNAT = "stale-dnat"
+    DNAT_CONFLICT = "dnat-conflict"
+    DNAT_PORT_OUT_OF_RANGE = "dnat-port-out-of-range"
+    DNAT_LIMIT = "dnat-limit"
+    MISSING_HOST_ROUTE = "missing-host-route"
+    DNAT_CAPACITY = "dnat-capacity"
     WRITE_FAILED = "write-failed"
     ARM_UNAVAILABLE = "arm-unavailable"
     ERROR = "error"
 
 
-# Findings that describe a choice the remediator made, not something wrong with the cluster.
-INFORMATIONAL = frozenset({FindingKind.PRIORITY_TAKEN})
+# Findings that describe a choice the remediator made or a level to watch, not something wrong.
+INFORMATIONAL = frozenset({FindingKind.PRIORITY_TAKEN, FindingKind.DNAT_CAPACITY})
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,10 @@ class Observation:
     rule_collection_groups: Mapping[str, tuple[Resource, ...]] = field(default_factory=dict)
     route_table: Resource | None = None
     subnets: Mapping[ResourceId, Resource | None] = field(default_factory=dict)
+    # Inbound (only read when the cluster publishes LoadBalancer services): its load balancers, and the
+    # public IPs of their frontends and of the firewall, by lower-cased ID (``None``: does not exist).
+    load_balancers: tuple[Resource, ...] = ()
+    public_ips: Mapping[str, Resource | None] = field(default_factory=dict)
 
     def groups_of(self, policy: Resource) -> tuple[Resource, ...]:
         return self.rule_collection_groups.get(policy.id.key, ())
@@ -131,9 +151,11 @@ def plan_cluster(cluster: ClusterConfig, *, owned: OwnedNames, profile: Profile,
     """Everything wrong with one cluster's egress baseline, and the minimal writes that restore it."""
     findings: list[Finding] = []
     writes: list[Write] = []
+    rules = _plan_firewall_rules(cluster, owned=owned, profile=profile, observation=observation)
     for part in (
-        _plan_firewall_rules(cluster, owned=owned, profile=profile, observation=observation),
+        rules,
         _plan_default_route(cluster, owned=owned, observation=observation),
+        _plan_host_routes(cluster, owned=owned, observation=observation, dnat=rules.dnat),
         _plan_subnets(cluster, observation=observation),
     ):
         findings.extend(part.findings)
@@ -290,6 +312,7 @@ def nearest_free_priority(wanted: int, taken: Iterable[int]) -> int:
 class _Part:
     findings: list[Finding] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
+    dnat: DnatPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -329,7 +352,7 @@ def _plan_firewall_rules(
     if policy_ref:
         _plan_policy_rules(cluster, owned=owned, baseline=baseline, observation=observation, part=part)
     else:
-        _plan_classic_rules(cluster, owned=owned, baseline=baseline, firewall=firewall, part=part)
+        _plan_classic_rules(cluster, owned=owned, baseline=baseline, observation=observation, part=part)
     _check_dns_proxy(baseline, firewall=firewall, observation=observation, part=part)
     return part
 
@@ -414,8 +437,10 @@ def _reconcile_rules(
 
 
 def _plan_classic_rules(
-    cluster: ClusterConfig, *, owned: OwnedNames, baseline: Baseline, firewall: Resource, part: _Part
+    cluster: ClusterConfig, *, owned: OwnedNames, baseline: Baseline, observation: Observation, part: _Part
 ) -> None:
+    firewall = observation.firewall
+    assert firewall is not None
     collections = _classic_collections(firewall)
     index = RuleIndex(_placed((c, None) for c in collections))
     names = {RuleKind.NETWORK: owned.network_collection, RuleKind.APPLICATION: owned.application_collection}
@@ -465,8 +490,40 @@ def _plan_classic_rules(
             "name": collection.name,
             "properties": {"priority": priority, "action": {"type": "Allow"}, "rules": desired[kind]},
         }
-        _replace_or_append(items, collection.name, new, keep=collection.existing)
+        _replace_or_append(items, collection.name, new)
         changed.append(_describe_change(collection, desired[kind]))
+    nat_collections = props.get("natRuleCollections") or []
+    existing_nat = _named(nat_collections, owned.nat_collection)
+    nat_rules = [
+        parse_nat_rule(rule, owned=item is existing_nat)
+        for item in nat_collections
+        for rule in item.get("properties", {}).get("rules") or []
+    ]
+    existing_nat_rules = tuple((existing_nat or {}).get("properties", {}).get("rules") or ())
+    desired_nat = _plan_nat(
+        cluster,
+        owned=owned,
+        observation=observation,
+        nat_rules=nat_rules,
+        existing=existing_nat_rules,
+        classic=True,
+        resource=str(firewall.id),
+        part=part,
+    )
+    if desired_nat is not None and list(existing_nat_rules) != desired_nat:
+        items = body.setdefault("properties", {}).setdefault("natRuleCollections", [])
+        if not desired_nat:
+            items[:] = [c for c in items if c is not _named(items, owned.nat_collection)]
+        else:
+            priority = int((existing_nat or {}).get("properties", {}).get("priority") or 0) or nearest_free_priority(
+                owned.priority, (int(c.get("properties", {}).get("priority") or 0) for c in nat_collections)
+            )
+            new = {
+                "name": owned.nat_collection,
+                "properties": {"priority": priority, "action": {"type": "Dnat"}, "rules": desired_nat},
+            }
+            _replace_or_append(items, owned.nat_collection, new)
+        changed.append(_describe_nat_change(owned.nat_collection, part.dnat))
     _emit_write(part, firewall.id, body, firewall.etag, changed, busy=firewall.provisioning_state == "Updating")
 
 
@@ -558,8 +615,43 @@ def _plan_policy_rules(
             "action": {"type": "Allow"},
             "rules": desired[kind],
         }
-        _replace_or_append(collections_wire, collection.name, new, keep=collection.existing)
+        _replace_or_append(collections_wire, collection.name, new)
         changed.append(_describe_change(collection, desired[kind]))
+    existing_nat = _named(items, owned.nat_collection)
+    nat_rules = [
+        parse_nat_rule(rule, owned=each is group and item is existing_nat)
+        for each in groups
+        for item in each.body.get("properties", {}).get("ruleCollections") or []
+        if item.get("ruleCollectionType") == "FirewallPolicyNatRuleCollection"
+        for rule in item.get("rules") or []
+    ]
+    existing_nat_rules = tuple((existing_nat or {}).get("rules") or ())
+    desired_nat = _plan_nat(
+        cluster,
+        owned=owned,
+        observation=observation,
+        nat_rules=nat_rules,
+        existing=existing_nat_rules,
+        classic=False,
+        resource=str(group_id),
+        part=part,
+    )
+    if desired_nat is not None and list(existing_nat_rules) != desired_nat:
+        if not desired_nat:
+            collections_wire[:] = [
+                c for c in collections_wire if c is not _named(collections_wire, owned.nat_collection)
+            ]
+        else:
+            taken = [int(c.get("priority") or 0) for c in items if c is not existing_nat]
+            new = {
+                "ruleCollectionType": "FirewallPolicyNatRuleCollection",
+                "name": owned.nat_collection,
+                "priority": int((existing_nat or {}).get("priority") or 0) or nearest_free_priority(300, taken),
+                "action": {"type": "DNAT"},
+                "rules": desired_nat,
+            }
+            _replace_or_append(collections_wire, owned.nat_collection, new)
+        changed.append(_describe_nat_change(owned.nat_collection, part.dnat))
     if group is None and changed:
         changed.insert(0, f"create rule collection group {group_id.name} (priority {group_priority})")
     _emit_write(part, group_id, body, group.etag if group else None, changed, busy=bool(busy_reason))
@@ -607,7 +699,11 @@ def _describe_change(collection: _Owned, desired: list[Json]) -> str:
     return f"{collection.name}: " + "; ".join(parts)
 
 
-def _replace_or_append(items: list[Json], name: str, new: Json, *, keep: Json | None) -> None:
+def _named(items: Iterable[Json], name: str) -> Json | None:
+    return next((item for item in items if str(item.get("name", "")).lower() == name.lower()), None)
+
+
+def _replace_or_append(items: list[Json], name: str, new: Json) -> None:
     for i, item in enumerate(items):
         if str(item.get("name", "")).lower() == name.lower():
             merged = copy.deepcopy(item)
@@ -631,7 +727,141 @@ def _emit_write(
     part.writes.append(Write(resource, "PUT", body, etag, "; ".join(changed), fixes))
 
 
-_FIXED_BY_RULE_WRITE = frozenset({FindingKind.MISSING_RULE, FindingKind.MODIFIED_RULE, FindingKind.MODIFIED_COLLECTION})
+_FIXED_BY_RULE_WRITE = frozenset(
+    {
+        FindingKind.MISSING_RULE,
+        FindingKind.MODIFIED_RULE,
+        FindingKind.MODIFIED_COLLECTION,
+        FindingKind.MISSING_DNAT,
+        FindingKind.MODIFIED_DNAT,
+        FindingKind.STALE_DNAT,
+    }
+)
+
+
+# --------------------------------------------------------------------------------- inbound
+
+
+def _plan_nat(
+    cluster: ClusterConfig,
+    *,
+    owned: OwnedNames,
+    observation: Observation,
+    nat_rules: list[NatRule],
+    existing: tuple[Json, ...],
+    classic: bool,
+    resource: str,
+    part: _Part,
+) -> list[Json] | None:
+    """The owned NAT collection's rules after this cluster's DNAT changes (None: no inbound configured)."""
+    if cluster.inbound is None:
+        return None
+    firewall = observation.firewall
+    assert firewall is not None
+    firewall_ips = []
+    for pip_id in firewall_public_ip_ids(cluster, firewall.body):
+        pip = observation.public_ips.get(pip_id.key)
+        address = pip.body.get("properties", {}).get("ipAddress") if pip else None
+        if address:
+            firewall_ips.append(str(address))
+        else:
+            part.findings.append(
+                Finding(FindingKind.RESOURCE_NOT_FOUND, str(pip_id), "a firewall public IP for DNAT has no address")
+            )
+    publications, problems = frontend_publications(
+        [lb.body for lb in observation.load_balancers],
+        {key: pip.body for key, pip in observation.public_ips.items() if pip is not None},
+    )
+    dnat = plan_dnat(
+        cluster,
+        owned=owned,
+        publications=publications,
+        firewall_ips=firewall_ips,
+        nat_rules=nat_rules,
+        classic=classic,
+        resource=resource,
+    )
+    part.dnat = dnat
+    for item in [*problems, *dnat.findings]:
+        part.findings.append(Finding(FindingKind(item.kind), item.resource, item.detail, rule=item.rule))
+    prefix = f"{cluster.name}-dnat-".lower()
+    wanted = {str(r["name"]).lower(): r for r in dnat.rules}
+    rewritten = {name.lower() for name in (*dnat.restored, *dnat.added)}
+    desired: list[Json] = []
+    for rule in existing:
+        name = str(rule.get("name", "")).lower()
+        if not name.startswith(prefix):
+            desired.append(rule)  # another cluster's DNAT rule
+        elif name in wanted:
+            fresh = wanted.pop(name)
+            desired.append(fresh if name in rewritten else rule)  # an unchanged rule keeps its exact wire
+    desired.extend(wanted.values())
+    return desired
+
+
+def _describe_nat_change(name: str, dnat: DnatPlan | None) -> str:
+    assert dnat is not None
+    parts = []
+    for verb, names in (("add", dnat.added), ("restore", dnat.restored), ("remove stale", dnat.removed)):
+        if names:
+            parts.append(f"{verb} " + ", ".join(names))
+    return f"{name}: " + "; ".join(parts)
+
+
+def _plan_host_routes(
+    cluster: ClusterConfig, *, owned: OwnedNames, observation: Observation, dnat: DnatPlan | None
+) -> _Part:
+    """``<firewall public IP>/32 -> Internet`` for every firewall IP that publishes a public frontend."""
+    part = _Part()
+    table = observation.route_table
+    if dnat is None or table is None:
+        return part
+    routes = table.body.get("properties", {}).get("routes") or []
+    for host_route in dnat.host_routes:
+        current = next(
+            (r for r in routes if _same_prefix((r.get("properties") or {}).get("addressPrefix"), host_route.prefix)),
+            None,
+        )
+        if current is None:
+            name = f"{owned.collection_prefix}-fw-{host_route.firewall_ip.replace('.', '-')}"
+            finding = Finding(
+                FindingKind.MISSING_HOST_ROUTE,
+                str(table.id),
+                f"no route {host_route.prefix} -> Internet: replies from the public load balancer would go "
+                "through the firewall and be dropped (asymmetric routing)",
+                rule=name,
+            )
+            body = {"properties": {"addressPrefix": host_route.prefix, "nextHopType": "Internet"}}
+            summary = f"create route {name} {host_route.prefix} -> Internet"
+            part.writes.append(Write(table.id.child("routes", name), "PUT", body, None, summary, (finding,)))
+            part.findings.append(finding)
+            continue
+        props = current.get("properties") or {}
+        if props.get("nextHopType") == "Internet":
+            continue
+        name = str(current.get("name"))
+        finding = Finding(
+            FindingKind.MISSING_HOST_ROUTE,
+            str(table.id),
+            f"route {name} sends {host_route.prefix} to {props.get('nextHopType')}, not to Internet",
+            rule=name,
+        )
+        fixed = {k: v for k, v in props.items() if k not in ("provisioningState", "hasBgpOverride", "nextHopIpAddress")}
+        fixed["nextHopType"] = "Internet"
+        etag = current.get("etag") or table.etag
+        summary = f"point route {name} ({host_route.prefix}) at Internet"
+        part.writes.append(
+            Write(table.id.child("routes", name), "PUT", {"properties": fixed}, etag, summary, (finding,))
+        )
+        part.findings.append(finding)
+    return part
+
+
+def _same_prefix(prefix: object, wanted: str) -> bool:
+    try:
+        return ipaddress.ip_network(str(prefix), strict=False) == ipaddress.ip_network(wanted)
+    except ValueError:
+        return False
 
 
 def _busy(part: _Part, resource: str, reason: str) -> None:
@@ -683,13 +913,6 @@ def firewall_private_ip(firewall: Resource) -> str | None:
     return str(hub) if hub else None
 
 
-def _is_default_route(prefix: object) -> bool:
-    try:
-        return ipaddress.ip_network(str(prefix), strict=False) == DEFAULT_ROUTE
-    except ValueError:
-        return False
-
-
 def _plan_default_route(cluster: ClusterConfig, *, owned: OwnedNames, observation: Observation) -> _Part:
     part = _Part()
     table = observation.route_table
@@ -715,7 +938,9 @@ def _plan_default_route(cluster: ClusterConfig, *, owned: OwnedNames, observatio
         )
         return part
     routes = table.body.get("properties", {}).get("routes") or []
-    default = next((r for r in routes if _is_default_route((r.get("properties") or {}).get("addressPrefix"))), None)
+    default = next(
+        (r for r in routes if _same_prefix((r.get("properties") or {}).get("addressPrefix"), DEFAULT_ROUTE)), None
+    )
     if default is None:
         route_id = table.id.child("routes", owned.default_route)
         finding = Finding(

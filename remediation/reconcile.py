@@ -19,11 +19,13 @@ from typing import Any
 
 from remediation.config import ClusterConfig, Config, Mode
 from remediation.events import Topology
+from remediation.inbound import firewall_public_ip_ids
 from remediation.network import (
     ArmError,
     ArmUnavailable,
     AzureNetwork,
     Busy,
+    NotFound,
     PreconditionFailed,
     Resource,
     counting_calls,
@@ -148,13 +150,40 @@ def observe(network: AzureNetwork, cluster: ClusterConfig) -> Observation:
             ref = (policy.body.get("properties", {}).get("basePolicy") or {}).get("id")
     route_table = network.find(cluster.route_table)
     subnets = {subnet: network.find(subnet) for subnet in cluster.subnets}
+    load_balancers: list[Resource] = []
+    public_ips: dict[str, Resource | None] = {}
+    if cluster.inbound is not None:
+        load_balancers = _load_balancers(network, cluster)
+        wanted = firewall_public_ip_ids(cluster, firewall.body if firewall else None)
+        for lb in load_balancers:
+            for frontend in lb.body.get("properties", {}).get("frontendIPConfigurations") or []:
+                ref = ((frontend.get("properties") or {}).get("publicIPAddress") or {}).get("id")
+                if ref:
+                    wanted.append(ResourceId.parse(ref))
+        public_ips = {pip.key: network.find(pip) for pip in dict.fromkeys(wanted)}
     return Observation(
         firewall=firewall,
         policies=tuple(policies),
         rule_collection_groups=groups,
         route_table=route_table,
         subnets=subnets,
+        load_balancers=tuple(load_balancers),
+        public_ips=public_ips,
     )
+
+
+def _load_balancers(network: AzureNetwork, cluster: ClusterConfig) -> list[Resource]:
+    """The listed load balancers that exist, or every load balancer in the node resource group."""
+    inbound = cluster.inbound
+    assert inbound is not None
+    if inbound.load_balancers:
+        return [lb for lb in (network.find(rid) for rid in inbound.load_balancers) if lb is not None]
+    assert inbound.node_resource_group is not None
+    _, subscription, _, resource_group = inbound.node_resource_group.strip("/").split("/")
+    try:
+        return network.list_load_balancers(subscription, resource_group)
+    except NotFound:
+        return []  # the node resource group is gone: no services to publish
 
 
 # -------------------------------------------------------------------------------- apply
@@ -234,7 +263,11 @@ def reconcile_cluster(
             for attempts in range(1, MAX_ATTEMPTS + 1):  # noqa: B007 - reported below
                 observation = observe(network, cluster)
                 if topology is not None:
-                    topology.learn(cluster.name, (p.id for p in observation.policies))
+                    topology.learn(
+                        cluster.name,
+                        policies=(p.id for p in observation.policies),
+                        public_ips=observation.public_ips,
+                    )
                 plan = plan_cluster(cluster, owned=config.owned, profile=config.profile, observation=observation)
                 for finding in plan.findings:
                     findings.setdefault((finding.kind, finding.resource, finding.rule), finding)

@@ -166,7 +166,7 @@ def _dispatch(change: ResourceChange, rt: Runtime) -> Dispatch:
     for cluster in dispatch.unknown:
         # First policy event since this worker started: learn which policies the firewalls use.
         try:
-            rt.topology.learn(cluster.name, _policy_chain(rt.network, cluster.firewall))
+            rt.topology.learn(cluster.name, policies=_policy_chain(rt.network, cluster.firewall))
         except ArmError as err:
             log.warning("remediation: cannot read firewall %s of %s: %s", cluster.firewall, cluster.name, err)
             raise RetryLater(f"cannot tell whether {change.resource} concerns {cluster.name}: {err}") from None
