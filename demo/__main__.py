@@ -2,9 +2,9 @@
 
 localarm serves the aks-demo landing zone and delivers its ARM events the way Event Grid does, to a
 stand-in for the Functions host that calls the decorated functions of ``function_app.py``. The demo
-runs the nightly sweep once, then plays an operator making everyday mistakes, and shows for each the
-event, what the remediator found and did, how long it took and how many ARM calls it made. It exits
-0 only if the landing zone ends compliant.
+runs the nightly sweep once, then plays an operator making everyday mistakes and a team deploying and
+deleting a LoadBalancer service, and shows for each the event, what the remediator found and did, how
+long it took and how many ARM calls it made. It exits 0 only if the landing zone ends compliant.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ POLICY = rid("rg-hub/providers/Microsoft.Network/firewallPolicies/fwpol-hub")
 OWNED_GROUP = POLICY.child("ruleCollectionGroups", "aks-egress-baseline")
 DEFAULT_ROUTE = rid("rg-spoke/providers/Microsoft.Network/routeTables/rt-aks/routes/aks-egress-default")
 AKS_SUBNET = rid("rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/aks-nodes")
+NODE_GROUP = "MC_rg-aks_aks-demo_westeurope"
+LOAD_BALANCER = rid(f"{NODE_GROUP}/providers/Microsoft.Network/loadBalancers/kubernetes")
+CHECKOUT_IP = rid(f"{NODE_GROUP}/providers/Microsoft.Network/publicIPAddresses/kubernetes-c4d1e2f3a5b6")
+CHECKOUT = "c4d1e2f3a5b64c7d8e9f0a1b2c3d4e5f"  # AKS names a frontend after the service's UID
+AKS_IDENTITY = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
 
 
 class Results(logging.Handler):
@@ -110,17 +115,59 @@ def delete_group(network: AzureNetwork) -> None:
     network.delete(OWNED_GROUP, etag=None, wait=True)
 
 
-MISTAKES: list[tuple[str, Callable[[AzureNetwork], None]]] = [
+def deploy_service(network: AzureNetwork) -> None:
+    """What AKS's cloud provider does for a new `type: LoadBalancer` service: a public IP, a frontend
+    and a load-balancing rule on the cluster's `kubernetes` load balancer."""
+    ip = {"location": "westeurope", "sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"}}
+    network.put(CHECKOUT_IP, ip, etag=None, wait=True)
+
+    def add(body: dict[str, Any]) -> None:
+        props = body["properties"]
+        props["frontendIPConfigurations"].append(
+            {"name": CHECKOUT, "properties": {"publicIPAddress": {"id": str(CHECKOUT_IP)}}}
+        )
+        props["loadBalancingRules"].append(
+            {
+                "name": f"{CHECKOUT}-TCP-80",
+                "properties": {
+                    "frontendIPConfiguration": {"id": f"{LOAD_BALANCER}/frontendIPConfigurations/{CHECKOUT}"},
+                    "backendAddressPool": {"id": f"{LOAD_BALANCER}/backendAddressPools/kubernetes"},
+                    "protocol": "Tcp",
+                    "frontendPort": 80,
+                    "backendPort": 80,
+                },
+            }
+        )
+
+    edit(network, LOAD_BALANCER, add)
+
+
+def delete_service(network: AzureNetwork) -> None:
+    def remove(body: dict[str, Any]) -> None:
+        props = body["properties"]
+        props["loadBalancingRules"] = [r for r in props["loadBalancingRules"] if not r["name"].startswith(CHECKOUT)]
+        props["frontendIPConfigurations"] = [f for f in props["frontendIPConfigurations"] if f["name"] != CHECKOUT]
+
+    edit(network, LOAD_BALANCER, remove)
+    network.delete(CHECKOUT_IP, etag=None, wait=True)
+
+
+# (who, what they do, how): the operator's mistakes, then a team's LoadBalancer service coming and going.
+CHANGES: list[tuple[str, str, Callable[[AzureNetwork], None]]] = [
     (
+        "operator",
         "deletes the baseline rule aks-demo-tunnel-udp-1194 while tidying up",
         lambda n: edit(n, OWNED_GROUP, delete_rule),
     ),
     (
+        "operator",
         "points 0.0.0.0/0 at Internet to 'test something quickly'",
         lambda n: edit(n, DEFAULT_ROUTE, route_to_internet),
     ),
-    ("deletes the whole rule collection group aks-egress-baseline", delete_group),
-    ("detaches the route table from the AKS subnet", lambda n: edit(n, AKS_SUBNET, detach)),
+    ("operator", "deletes the whole rule collection group aks-egress-baseline", delete_group),
+    ("operator", "detaches the route table from the AKS subnet", lambda n: edit(n, AKS_SUBNET, detach)),
+    ("kubernetes", "gets a new LoadBalancer service: a team deploys `checkout` on port 80", deploy_service),
+    ("kubernetes", "loses the service again: the team deletes `checkout`", delete_service),
 ]
 
 
@@ -152,33 +199,37 @@ def main() -> int:
         print(f"   its own {skipped} write event(s) came back through Event Grid and were skipped")
         print("   (their caller is REMEDIATOR_PRINCIPAL_ID)\n")
 
-        operator = AzureNetwork(
-            endpoint=arm.endpoint,
-            ca_bundle=str(arm.ca_bundle),
-            credential=LocalTokenCredential(principal_id=OPERATOR, name="Dana Okafor", upn="dana@contoso.example"),
-            polling_interval=0.2,
-        )
+        def actor(principal: str, name: str, upn: str | None = None) -> AzureNetwork:
+            credential = LocalTokenCredential(principal_id=principal, name=name, upn=upn)
+            return AzureNetwork(
+                endpoint=arm.endpoint, ca_bundle=str(arm.ca_bundle), credential=credential, polling_interval=0.2
+            )
+
+        actors = {
+            "operator": actor(OPERATOR, "Dana Okafor", "dana@contoso.example"),
+            "kubernetes": actor(AKS_IDENTITY, "aks-demo cloud provider"),
+        }
         timings = []
-        for number, (story, mistake) in enumerate(MISTAKES, start=2):
-            print(f"{number}. An operator {story}")
+        for number, (who, story, change) in enumerate(CHANGES, start=2):
+            print(f"{number}. {'An operator' if who == 'operator' else 'The cluster'} {story}")
             seen = len(results.records)
-            mistake(operator)
+            change(actors[who])
             changed_at = time.monotonic()
             wait_quiet(arm, host)
             handled = [r for r in results.records[seen:] if r.get("cause")]
-            if not handled:
-                print("   (no event reached the remediator)")
-                continue
-            cause = handled[-1]["cause"]
-            who = cause["caller"].get("upn") or cause["caller"].get("name")
-            print(f"   event  {cause['operation']} on {short(cause['resource'])} by {who}")
             for result in handled:
-                show_result(result)
+                cause = result["cause"]
+                caller = cause["caller"].get("upn") or cause["caller"].get("name")
+                print(f"   event  {cause['operation']} on {short(cause['resource'])} by {caller}")
+                if result["findings"]:
+                    show_result(result)
+                else:
+                    print("   found  nothing to do: the baseline is intact")
             took = time.monotonic() - changed_at
             timings.append((story, took, sum(r["armCalls"]["reads"] + r["armCalls"]["writes"] for r in handled)))
-            print(f"   took   {took:.1f} s from the operator's change to a restored landing zone\n")
+            print(f"   took   {took:.1f} s from the change to a landing zone at the baseline\n")
 
-        print(f"{len(MISTAKES) + 2}. Is everything back? (python -m remediation check)")
+        print(f"{len(CHANGES) + 2}. Is everything back? (python -m remediation check)")
         code = cli.main(["check", "--config", str(CONFIG)])
         print("summary")
         for story, took, calls in timings:

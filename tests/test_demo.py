@@ -20,9 +20,15 @@ def test_demo_runs_end_to_end_and_converges() -> None:
         "points 0.0.0.0/0 at Internet",
         "deletes the whole rule collection group",
         "detaches the route table",
+        "gets a new LoadBalancer service",
+        "loses the service again",
     ):
         assert story in out
-    assert out.count("event  Microsoft.Network/") == 4
+    steps = out.split("\n\n")
+    service = next(s for s in steps if "gets a new LoadBalancer service" in s)
+    assert "missing-dnat" in service and "aks-egress-dnat: add" in service
+    gone = next(s for s in steps if "loses the service again" in s)
+    assert "stale-dnat" in gone and "remove stale" in gone
     assert "compliant" in out.split("Is everything back?")[1]
 
 
