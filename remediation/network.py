@@ -40,6 +40,7 @@ ARM_SCOPE = "https://management.azure.com/.default"
 # (the SDK's own default, 30 s, makes a sub-second local operation cost half a minute).
 DEFAULT_POLLING_INTERVAL = 5.0
 LOCAL_TENANT = "72f988bf-0000-4000-8000-00000000beef"
+LOCAL_PRINCIPAL = "00000000-0000-0000-0000-00000000c0de"  # the identity in local tokens when none is configured
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -195,7 +196,7 @@ def credential_for(
             )
         return credential
     if loopback:
-        return LocalTokenCredential(principal_id=principal_id or "00000000-0000-0000-0000-00000000c0de")
+        return LocalTokenCredential(principal_id=principal_id or LOCAL_PRINCIPAL)
     from azure.identity import DefaultAzureCredential
 
     default: TokenCredential = DefaultAzureCredential()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from localarm.server import LocalArm
-from remediation.network import AzureNetwork
+from remediation.network import LOCAL_PRINCIPAL, AzureNetwork
 from remediation.resource_id import ResourceId
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,12 +66,28 @@ def localarm_server() -> Iterator[LocalArm]:
         yield server
 
 
+PRODUCT_IDENTITIES = frozenset({REMEDIATOR, LOCAL_PRINCIPAL})
+
+
+@pytest.fixture(scope="session")
+def product_actions() -> dict[str, str]:
+    """Every RBAC action the product's identities needed during the session, with the first test that
+    needed it; tests/test_least_privilege.py checks the custom role against it."""
+    return {}
+
+
 @pytest.fixture
-def arm(localarm_server: LocalArm) -> LocalArm:
+def arm(
+    localarm_server: LocalArm, product_actions: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[LocalArm]:
     """The session's localarm, reset to the aks-demo landing zone, with fast operations."""
     localarm_server.store.lro_seconds = 0.05
     localarm_server.reset("aks-demo")
-    return localarm_server
+    yield localarm_server
+    for entry in localarm_server.requests:
+        if entry["caller"] in PRODUCT_IDENTITIES:
+            for action in entry["actions"]:
+                product_actions.setdefault(action, request.node.nodeid)
 
 
 def make_network(server: LocalArm, *, principal_id: str = REMEDIATOR) -> AzureNetwork:

@@ -21,7 +21,6 @@ from tests.conftest import (
     FIXTURES,
     OPERATOR,
     POLICY,
-    REMEDIATOR,
     ROUTE_TABLE,
     SUB,
     VNET_SPOKE,
@@ -31,6 +30,14 @@ from tests.conftest import (
 )
 
 API = "2026-03-01"
+TESTER = "7e57e57e-0000-4000-8000-000000000001"
+
+
+@pytest.fixture
+def client(arm: LocalArm) -> AzureNetwork:
+    """The network adapter under an identity of its own: these tests exercise localarm, not the product,
+    so their requests stay out of the product's least-privilege check."""
+    return make_network(arm, principal_id=TESTER)
 
 
 def raw(
@@ -87,11 +94,11 @@ def _subset(expected: Any, actual: Any, path: str = "") -> list[str]:
 EXAMPLE_SUB = "00000000-0000-0000-0000-000000000000"
 
 
-def _prerequisites(network: AzureNetwork) -> None:
+def _prerequisites(client: AzureNetwork) -> None:
     """Resources the examples reference (a firewall subnet, public IP, load balancer subnet, policy)."""
 
     def put(text: str, body: dict[str, Any]) -> None:
-        network.put(rid(f"/subscriptions/{EXAMPLE_SUB}/resourceGroups/{text}"), body, etag=None, wait=True)
+        client.put(rid(f"/subscriptions/{EXAMPLE_SUB}/resourceGroups/{text}"), body, etag=None, wait=True)
 
     put(
         "rg1/providers/Microsoft.Network/virtualNetworks/vnet2",
@@ -131,7 +138,7 @@ _EXAMPLES = {
 
 @pytest.mark.parametrize("example", sorted(_EXAMPLES))
 def test_microsoft_examples_round_trip_with_read_only_fields_computed(
-    example: str, arm: LocalArm, network: AzureNetwork
+    example: str, arm: LocalArm, client: AzureNetwork
 ) -> None:
     doc = json.loads((FIXTURES / "arm-examples" / example).read_text())
     params = doc["parameters"]
@@ -140,11 +147,11 @@ def test_microsoft_examples_round_trip_with_read_only_fields_computed(
         f"/subscriptions/{EXAMPLE_SUB}/resourceGroups/{params['resourceGroupName']}/providers/Microsoft.Network/"
         + _EXAMPLES[example].format(**params)
     )
-    _prerequisites(network)
-    ops = network._operations(resource)
+    _prerequisites(client)
+    ops = client._operations(resource)
     ops.begin_create_or_update(resource.resource_group, *resource.names, body, polling=True).result()
 
-    read = network.get(resource)
+    read = client.get(resource)
     assert _subset(body, read.body) == []
     assert read.etag and read.etag.startswith('W/"')
     assert read.body["id"] == str(resource)
@@ -161,7 +168,7 @@ def test_microsoft_examples_round_trip_with_read_only_fields_computed(
 # ------------------------------------------------------------------ LRO and etags
 
 
-def test_put_answers_updating_then_polls_to_succeeded(arm: LocalArm, network: AzureNetwork) -> None:
+def test_put_answers_updating_then_polls_to_succeeded(arm: LocalArm, client: AzureNetwork) -> None:
     arm.store.lro_seconds = 0.3
     route = ROUTE_TABLE.child("routes", "to-fw")
     body = {
@@ -172,39 +179,39 @@ def test_put_answers_updating_then_polls_to_succeeded(arm: LocalArm, network: Az
         }
     }
 
-    started = network.put(route, body, etag=None, wait=False)
+    started = client.put(route, body, etag=None, wait=False)
     assert started.provisioning_state == "Updating"
-    done = network.put(route, body, etag=network.get(route).etag, wait=True)
+    done = client.put(route, body, etag=client.get(route).etag, wait=True)
     assert done.provisioning_state == "Succeeded"
 
     kinds = [(r["method"], r["kind"]) for r in arm.requests]
     assert ("GET", "operation") in kinds  # the SDK followed Azure-AsyncOperation
-    assert network.get(route).provisioning_state == "Succeeded"
+    assert client.get(route).provisioning_state == "Succeeded"
 
 
-def test_completion_changes_the_etag_again_like_arm(arm: LocalArm, network: AzureNetwork) -> None:
+def test_completion_changes_the_etag_again_like_arm(arm: LocalArm, client: AzureNetwork) -> None:
     arm.store.lro_seconds = 0.2
     route = ROUTE_TABLE.child("routes", "r1")
-    network.put(route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=False)
-    during = network.get(route).etag
-    wait_for(lambda: network.get(route).provisioning_state == "Succeeded")
-    assert network.get(route).etag != during
+    client.put(route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=False)
+    during = client.get(route).etag
+    wait_for(lambda: client.get(route).provisioning_state == "Succeeded")
+    assert client.get(route).etag != during
 
 
-def test_child_write_changes_the_parent_etag_and_children_share_it(arm: LocalArm, network: AzureNetwork) -> None:
-    before = network.get(ROUTE_TABLE).etag
+def test_child_write_changes_the_parent_etag_and_children_share_it(arm: LocalArm, client: AzureNetwork) -> None:
+    before = client.get(ROUTE_TABLE).etag
     route = ROUTE_TABLE.child("routes", "r1")
-    network.put(route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=True)
-    table = network.get(ROUTE_TABLE)
+    client.put(route, {"properties": {"addressPrefix": "10.9.0.0/16", "nextHopType": "None"}}, etag=None, wait=True)
+    table = client.get(ROUTE_TABLE)
     assert table.etag != before
     assert {r["etag"] for r in table.body["properties"]["routes"]} == {table.etag}
 
 
 def test_stale_if_match_gets_412_and_changes_nothing(
-    arm: LocalArm, network: AzureNetwork, operator: AzureNetwork
+    arm: LocalArm, client: AzureNetwork, operator: AzureNetwork
 ) -> None:
     route = ROUTE_TABLE.child("routes", "aks-nodepool1-31457812-vmss000000")
-    stale = network.get(route).etag
+    stale = client.get(route).etag
     operator.put(
         route,
         {"properties": {"addressPrefix": "10.244.0.0/24", "nextHopType": "None"}},
@@ -213,59 +220,59 @@ def test_stale_if_match_gets_412_and_changes_nothing(
     )
 
     with pytest.raises(PreconditionFailed):
-        network.put(
+        client.put(
             route,
             {"properties": {"addressPrefix": "10.244.0.0/24", "nextHopType": "Internet"}},
             etag=stale,
             wait=True,
         )
-    assert network.get(route).body["properties"]["nextHopType"] == "None"
+    assert client.get(route).body["properties"]["nextHopType"] == "None"
 
 
-def test_if_none_match_star_refuses_to_overwrite_an_existing_resource(arm: LocalArm, network: AzureNetwork) -> None:
+def test_if_none_match_star_refuses_to_overwrite_an_existing_resource(arm: LocalArm, client: AzureNetwork) -> None:
     with pytest.raises(PreconditionFailed):
-        network.put(ROUTE_TABLE, {"location": "westeurope"}, etag=None, wait=True)
+        client.put(ROUTE_TABLE, {"location": "westeurope"}, etag=None, wait=True)
 
 
-def test_firewall_write_in_progress_makes_another_write_409(arm: LocalArm, network: AzureNetwork) -> None:
+def test_firewall_write_in_progress_makes_another_write_409(arm: LocalArm, client: AzureNetwork) -> None:
     arm.store.lro_seconds = 30
-    firewall = network.get(FIREWALL)
-    network.put(FIREWALL, firewall.body, etag=firewall.etag, wait=False)
+    firewall = client.get(FIREWALL)
+    client.put(FIREWALL, firewall.body, etag=firewall.etag, wait=False)
     with pytest.raises(Busy) as busy:
-        network.put(FIREWALL, firewall.body, etag=network.get(FIREWALL).etag, wait=False)
+        client.put(FIREWALL, firewall.body, etag=client.get(FIREWALL).etag, wait=False)
     assert busy.value.code == "AnotherOperationInProgress"
     arm.advance_clock(31)
-    assert network.get(FIREWALL).provisioning_state == "Succeeded"
-    network.put(FIREWALL, firewall.body, etag=network.get(FIREWALL).etag, wait=False)  # free again
+    assert client.get(FIREWALL).provisioning_state == "Succeeded"
+    client.put(FIREWALL, firewall.body, etag=client.get(FIREWALL).etag, wait=False)  # free again
 
 
 def test_rule_collection_group_write_makes_the_policy_and_its_firewall_busy(
-    arm: LocalArm, network: AzureNetwork
+    arm: LocalArm, client: AzureNetwork
 ) -> None:
     arm.store.lro_seconds = 30
-    group = network.list_rule_collection_groups(POLICY)[0]
-    network.put(group.id, group.body, etag=group.etag, wait=False)
+    group = client.list_rule_collection_groups(POLICY)[0]
+    client.put(group.id, group.body, etag=group.etag, wait=False)
 
-    policy = network.get(POLICY)
+    policy = client.get(POLICY)
     assert policy.provisioning_state == "Updating"
-    assert network.get(FIREWALL).provisioning_state == "Updating"
+    assert client.get(FIREWALL).provisioning_state == "Updating"
     with pytest.raises(Busy):
-        network.put(POLICY, policy.body, etag=policy.etag, wait=False)
+        client.put(POLICY, policy.body, etag=policy.etag, wait=False)
     other = POLICY.child("ruleCollectionGroups", "another")
     with pytest.raises(Busy):
-        network.put(other, {"properties": {"priority": 500}}, etag=None, wait=False)
+        client.put(other, {"properties": {"priority": 500}}, etag=None, wait=False)
 
 
-def test_route_table_writes_are_not_serialized(arm: LocalArm, network: AzureNetwork) -> None:
+def test_route_table_writes_are_not_serialized(arm: LocalArm, client: AzureNetwork) -> None:
     arm.store.lro_seconds = 30
     for name in ("a", "b"):
-        network.put(
+        client.put(
             ROUTE_TABLE.child("routes", name),
             {"properties": {"addressPrefix": f"10.{ord(name)}.0.0/16", "nextHopType": "None"}},
             etag=None,
             wait=False,
         )
-    assert {r["name"] for r in network.get(ROUTE_TABLE).body["properties"]["routes"]} >= {"a", "b"}
+    assert {r["name"] for r in client.get(ROUTE_TABLE).body["properties"]["routes"]} >= {"a", "b"}
 
 
 def test_delete_answers_202_then_the_location_answers_204(arm: LocalArm) -> None:
@@ -295,13 +302,13 @@ def test_deleting_a_route_table_in_use_is_refused(arm: LocalArm) -> None:
 # --------------------------------------------------------------------- 404 bodies
 
 
-def test_missing_resource_is_404_resource_not_found(arm: LocalArm, network: AzureNetwork) -> None:
+def test_missing_resource_is_404_resource_not_found(arm: LocalArm, client: AzureNetwork) -> None:
     response = raw(arm, "GET", str(demo_id("rg-hub", "azureFirewalls", "nope")))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "ResourceNotFound"
     assert "nope" in response.json()["error"]["message"]
     with pytest.raises(NotFound):
-        network.get(demo_id("rg-hub", "azureFirewalls", "nope"))
+        client.get(demo_id("rg-hub", "azureFirewalls", "nope"))
 
 
 def test_child_of_missing_parent_is_404_parent_resource_not_found(arm: LocalArm) -> None:
@@ -344,18 +351,18 @@ def test_read_only_properties_sent_by_a_client_are_ignored() -> None:
     assert response.json()["etag"] != 'W/"made-up"'
 
 
-def test_subnet_route_table_reference_and_back_reference_stay_consistent(arm: LocalArm, network: AzureNetwork) -> None:
-    subnet = network.get(AKS_SUBNET)
-    assert network.get(ROUTE_TABLE).body["properties"]["subnets"] == [{"id": str(AKS_SUBNET)}]
+def test_subnet_route_table_reference_and_back_reference_stay_consistent(arm: LocalArm, client: AzureNetwork) -> None:
+    subnet = client.get(AKS_SUBNET)
+    assert client.get(ROUTE_TABLE).body["properties"]["subnets"] == [{"id": str(AKS_SUBNET)}]
     detached = json.loads(json.dumps(subnet.body))
     del detached["properties"]["routeTable"]
-    network.put(AKS_SUBNET, detached, etag=subnet.etag, wait=True)
-    assert network.get(ROUTE_TABLE).body["properties"]["subnets"] == []
-    assert "routeTable" not in network.get(VNET_SPOKE).body["properties"]["subnets"][0]["properties"]
+    client.put(AKS_SUBNET, detached, etag=subnet.etag, wait=True)
+    assert client.get(ROUTE_TABLE).body["properties"]["subnets"] == []
+    assert "routeTable" not in client.get(VNET_SPOKE).body["properties"]["subnets"][0]["properties"]
 
 
-def test_firewall_private_ip_comes_from_its_subnet_and_can_move(arm: LocalArm, network: AzureNetwork) -> None:
-    config = network.get(FIREWALL).body["properties"]["ipConfigurations"][0]["properties"]
+def test_firewall_private_ip_comes_from_its_subnet_and_can_move(arm: LocalArm, client: AzureNetwork) -> None:
+    config = client.get(FIREWALL).body["properties"]["ipConfigurations"][0]["properties"]
     assert config["privateIPAddress"] == "10.0.1.4"
     raw(
         arm,
@@ -365,21 +372,21 @@ def test_firewall_private_ip_comes_from_its_subnet_and_can_move(arm: LocalArm, n
         api_version=None,
     )
     assert (
-        network.get(FIREWALL).body["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] == "10.0.1.5"
+        client.get(FIREWALL).body["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] == "10.0.1.5"
     )
 
 
-def test_lists_page_with_next_link_followed_by_the_sdk(arm: LocalArm, network: AzureNetwork) -> None:
+def test_lists_page_with_next_link_followed_by_the_sdk(arm: LocalArm, client: AzureNetwork) -> None:
     arm.page_size = 2
     try:
         for i in range(5):
-            network.put(
+            client.put(
                 POLICY.child("ruleCollectionGroups", f"g{i}"),
                 {"properties": {"priority": 1000 + i}},
                 etag=None,
                 wait=True,
             )
-        groups = network.list_rule_collection_groups(POLICY)
+        groups = client.list_rule_collection_groups(POLICY)
     finally:
         arm.page_size = 100
     assert [g.id.name for g in groups] == ["platform-rules", "g0", "g1", "g2", "g3", "g4"]
@@ -412,9 +419,9 @@ def test_writes_and_deletes_emit_arm_events_with_the_callers_claims(arm: LocalAr
     assert deleted["data"]["httpRequest"]["method"] == "DELETE"
 
 
-def test_rejected_writes_emit_no_event(arm: LocalArm, network: AzureNetwork) -> None:
+def test_rejected_writes_emit_no_event(arm: LocalArm, client: AzureNetwork) -> None:
     with pytest.raises(PreconditionFailed):
-        network.put(ROUTE_TABLE, {"location": "westeurope"}, etag='W/"old"', wait=True)
+        client.put(ROUTE_TABLE, {"location": "westeurope"}, etag='W/"old"', wait=True)
     assert arm.events == []
 
 
@@ -474,38 +481,38 @@ def _fault(arm: LocalArm, spec: dict[str, Any]) -> None:
     assert response.status_code == 201, response.text
 
 
-def test_throttling_with_retry_after_is_retried_by_the_sdk(arm: LocalArm, network: AzureNetwork) -> None:
+def test_throttling_with_retry_after_is_retried_by_the_sdk(arm: LocalArm, client: AzureNetwork) -> None:
     _fault(arm, {"kind": "throttle", "method": "GET", "path": "azureFirewalls/fw-hub$", "retryAfter": 1})
-    assert network.get(FIREWALL).id == FIREWALL
+    assert client.get(FIREWALL).id == FIREWALL
     statuses = [r["status"] for r in arm.requests if r["path"].endswith("fw-hub")]
     assert statuses == [429, 200]
 
 
 @pytest.mark.parametrize(("kind", "status"), [("error", 500), ("unavailable", 503)])
-def test_server_errors_are_retried_by_the_sdk(arm: LocalArm, network: AzureNetwork, kind: str, status: int) -> None:
+def test_server_errors_are_retried_by_the_sdk(arm: LocalArm, client: AzureNetwork, kind: str, status: int) -> None:
     _fault(arm, {"kind": kind, "method": "GET", "path": "routeTables/rt-aks$", "retryAfter": 1})
-    assert network.get(ROUTE_TABLE).id == ROUTE_TABLE
+    assert client.get(ROUTE_TABLE).id == ROUTE_TABLE
     assert [r["status"] for r in arm.requests if r["path"].endswith("rt-aks")] == [status, 200]
 
 
-def test_injected_conflict_surfaces_as_busy(arm: LocalArm, network: AzureNetwork) -> None:
-    firewall = network.get(FIREWALL)
+def test_injected_conflict_surfaces_as_busy(arm: LocalArm, client: AzureNetwork) -> None:
+    firewall = client.get(FIREWALL)
     _fault(arm, {"kind": "conflict", "method": "PUT", "path": "azureFirewalls/"})
     with pytest.raises(Busy):
-        network.put(FIREWALL, firewall.body, etag=firewall.etag, wait=False)
-    assert network.get(FIREWALL).etag == firewall.etag  # nothing was written
+        client.put(FIREWALL, firewall.body, etag=firewall.etag, wait=False)
+    assert client.get(FIREWALL).etag == firewall.etag  # nothing was written
 
 
-def test_delay_slows_a_request_down_without_failing_it(arm: LocalArm, network: AzureNetwork) -> None:
+def test_delay_slows_a_request_down_without_failing_it(arm: LocalArm, client: AzureNetwork) -> None:
     _fault(arm, {"kind": "delay", "seconds": 0.3, "path": "rt-aks$"})
     started = time.monotonic()
-    network.get(ROUTE_TABLE)
+    client.get(ROUTE_TABLE)
     assert time.monotonic() - started >= 0.3
 
 
-def test_dropped_connection_is_retried_by_the_sdk(arm: LocalArm, network: AzureNetwork) -> None:
+def test_dropped_connection_is_retried_by_the_sdk(arm: LocalArm, client: AzureNetwork) -> None:
     _fault(arm, {"kind": "drop", "method": "GET", "path": "rt-aks$"})
-    assert network.get(ROUTE_TABLE).id == ROUTE_TABLE
+    assert client.get(ROUTE_TABLE).id == ROUTE_TABLE
     assert [f["hits"] for f in raw(arm, "GET", "/_localarm/faults", api_version=None).json()["faults"]] == [1]
 
 
@@ -535,10 +542,10 @@ def test_bad_fault_rules_are_rejected_with_a_reason(arm: LocalArm, spec: Any) ->
 # ---------------------------------------------------------------------- request log
 
 
-def test_request_log_records_the_rbac_action_of_every_request(arm: LocalArm, network: AzureNetwork) -> None:
-    subnet = network.get(AKS_SUBNET)
-    network.put(AKS_SUBNET, subnet.body, etag=subnet.etag, wait=True)
-    network.delete(ROUTE_TABLE.child("routes", "aks-nodepool1-31457812-vmss000000"), etag=None, wait=True)
+def test_request_log_records_the_rbac_action_of_every_request(arm: LocalArm, client: AzureNetwork) -> None:
+    subnet = client.get(AKS_SUBNET)
+    client.put(AKS_SUBNET, subnet.body, etag=subnet.etag, wait=True)
+    client.delete(ROUTE_TABLE.child("routes", "aks-nodepool1-31457812-vmss000000"), etag=None, wait=True)
 
     log = [
         (r["method"], r["actions"]) for r in raw(arm, "GET", "/_localarm/requests", api_version=None).json()["requests"]
@@ -551,7 +558,7 @@ def test_request_log_records_the_rbac_action_of_every_request(arm: LocalArm, net
     )
     assert ("GET", ["Microsoft.Network/locations/operations/read"]) in log
     assert ("DELETE", ["Microsoft.Network/routeTables/routes/delete"]) in log
-    assert all(r["caller"] == REMEDIATOR for r in arm.requests)
+    assert all(r["caller"] == TESTER for r in arm.requests)
 
 
 # ---------------------------------------------------------------------- bad input
