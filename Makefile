@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 NODE_TOOLS := tests/node
 # checkov (Bicep static analysis) is big and pins its own dependencies: it gets a venv of its own.
 INFRA_VENV := .venv-infra
+# Debian's Chromium renders the Teams cards in the tests (tests/render); CI runs as root on Debian.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help setup demo test lint typecheck unit clean
 
@@ -31,7 +34,11 @@ $(INFRA_VENV)/bin/.setup-done: requirements-infra.txt
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
-setup: $(BIN)/.setup-done $(NODE_TOOLS)/node_modules/.setup-done $(INFRA_VENV)/bin/.setup-done
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y --no-install-recommends chromium fonts-dejavu-core
+
+setup: $(BIN)/.setup-done $(NODE_TOOLS)/node_modules/.setup-done $(INFRA_VENV)/bin/.setup-done $(CHROMIUM)
 
 lint: $(BIN)/.setup-done
 	$(BIN)/ruff check .

@@ -21,9 +21,11 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from demo.functions_host import FunctionsHost
+from demo.teams_receiver import TeamsReceiver
 from localarm import scenarios
 from localarm.server import LocalArm
 from remediation import cli, triggers
+from remediation.alerts import render_text
 from remediation.network import AzureNetwork, LocalTokenCredential
 from remediation.resource_id import ResourceId
 
@@ -76,6 +78,15 @@ def show_result(result: dict[str, Any], *, indent: str = "   ") -> None:
     calls = result["armCalls"]
     seconds = result["durationSeconds"]
     print(f"{indent}cost   {calls['reads']} ARM reads, {calls['writes']} write(s), {seconds:.2f} s in the function")
+
+
+def show_cards(teams: TeamsReceiver, seen: int) -> int:
+    """The Teams cards posted since ``seen``, two lines each (the full cards are saved as JSON)."""
+    for message in teams.received[seen:]:
+        for card in message.cards:
+            headline, summary, *_ = [*render_text(card).splitlines(), "", ""]
+            print(f"   teams  {headline} — {summary}")
+    return len(teams.received)
 
 
 def wait_quiet(arm: LocalArm, host: FunctionsHost, *, timeout: float = 30.0) -> None:
@@ -176,24 +187,32 @@ def main() -> int:
     results = Results()
     logging.getLogger("remediation").addHandler(results)
     logging.getLogger("remediation").setLevel(logging.INFO)
-    with FunctionsHost() as host, LocalArm(scenario="aks-demo", lro_seconds=1.0, events_url=host.url) as arm:
+    cards = Path("build/demo-cards")
+    with (
+        FunctionsHost() as host,
+        LocalArm(scenario="aks-demo", lro_seconds=1.0, events_url=host.url) as arm,
+        TeamsReceiver(cards) as teams,
+    ):
         os.environ.update(
             ARM_ENDPOINT=arm.endpoint,
             ARM_CA_BUNDLE=str(arm.ca_bundle),
             ARM_POLLING_INTERVAL="0.5",
             REMEDIATION_CONFIG=str(CONFIG),
             REMEDIATOR_PRINCIPAL_ID=REMEDIATOR,
+            TEAMS_WEBHOOK_URL=teams.url,
         )
         triggers.reset_runtime(None)
         print("AKS Egress Remediator demo")
         print(f"  localarm (Azure Resource Manager, locally) serves the aks-demo landing zone at {arm.endpoint}")
-        print("  and delivers its ARM events like Event Grid to a stand-in Functions host running function_app.py\n")
+        print("  and delivers its ARM events like Event Grid to a stand-in Functions host running function_app.py;")
+        print(f"  a local Teams webhook receives the cards the app posts (saved in {cards}/)\n")
 
         print("1. The nightly sweep runs once and brings the landing zone to the seed-2020 baseline")
         function_app.nightly_sweep(TimerRequest(past_due=False))
         sweep = results.sweeps[-1]
         for cluster in sweep["clusters"]:
             show_result(cluster)
+        posted = show_cards(teams, 0)
         wait_quiet(arm, host)
         skipped = len(host.invocations)
         print(f"   its own {skipped} write event(s) came back through Event Grid and were skipped")
@@ -225,6 +244,7 @@ def main() -> int:
                     show_result(result)
                 else:
                     print("   found  nothing to do: the baseline is intact")
+            posted = show_cards(teams, posted)
             took = time.monotonic() - changed_at
             timings.append((story, took, sum(r["armCalls"]["reads"] + r["armCalls"]["writes"] for r in handled)))
             print(f"   took   {took:.1f} s from the change to a landing zone at the baseline\n")

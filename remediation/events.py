@@ -81,6 +81,18 @@ class ResourceChange:
     def is_delete(self) -> bool:
         return self.operation.lower().endswith("/delete")
 
+    def as_dict(self) -> dict[str, Any]:
+        """The change as data, for logs and the audit trail."""
+        return {
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "operation": self.operation,
+            "resource": str(self.resource),
+            "caller": self.caller.as_dict(),
+            "correlationId": self.correlation_id,
+            "eventTime": self.event_time,
+        }
+
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value.strip() else None

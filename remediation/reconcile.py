@@ -81,6 +81,7 @@ class ClusterResult:
     duration_seconds: float
     attempts: int = 1
     trigger: str = "cli"
+    firewall: str = ""  # the cluster's firewall ID: the subject of audit events no ARM event caused
 
     @property
     def resolved(self) -> set[Finding]:
@@ -119,6 +120,7 @@ class ClusterResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.cluster,
+            "firewall": self.firewall,
             "mode": str(self.mode),
             "compliant": self.compliant,
             "findings": [f.as_dict() | {"resolved": f in self.resolved} for f in sorted_findings(self.findings)],
@@ -305,6 +307,7 @@ def reconcile_cluster(
         duration_seconds=time.perf_counter() - clock,
         attempts=attempts,
         trigger=trigger,
+        firewall=str(cluster.firewall),
     )
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediation.alerts import TeamsAlerts
+from remediation.audit import AuditTrail
 from remediation.config import Config, Mode, load_config
 from remediation.events import (
     Dispatch,
@@ -32,7 +34,7 @@ from remediation.events import (
 from remediation.network import ArmError, AzureNetwork
 from remediation.reconcile import ClusterResult, SweepResult, reconcile_cluster, reconcile_clusters
 from remediation.resource_id import ResourceId
-from remediation.settings import DEFAULT_EVENT_RETRY_TIMEOUT, Settings
+from remediation.settings import DEFAULT_EVENT_RETRY_TIMEOUT, Settings, SettingsError
 
 log = logging.getLogger("remediation")
 
@@ -63,6 +65,9 @@ class Runtime:
         config = load_config(settings.config_path)
         network = AzureNetwork.from_environment(retry_timeout=DEFAULT_EVENT_RETRY_TIMEOUT)
         runtime = cls(settings=settings, config=config, network=network)
+        for sink in _sinks():
+            runtime.on_result.append(sink.on_result)
+            runtime.on_sweep.append(sink.on_sweep)
         log.info(
             "remediation: %d cluster(s) from %s, mode %s, profile %s",
             len(config.clusters),
@@ -71,6 +76,21 @@ class Runtime:
             config.profile.name,
         )
         return runtime
+
+
+def _sinks() -> list[TeamsAlerts | AuditTrail]:
+    """Teams alerts and the audit trail, each when configured. A bad alerting setting is logged and
+    turns that sink off: telling must never stop the remediator from restoring."""
+    sinks: list[TeamsAlerts | AuditTrail] = []
+    for factory in (TeamsAlerts.from_environment, AuditTrail.from_environment):
+        try:
+            sink = factory()
+        except SettingsError as err:
+            log.error("remediation: %s is off: %s", factory.__qualname__.split(".")[0], err)
+            continue
+        if sink is not None:
+            sinks.append(sink)
+    return sinks
 
 
 class _Worker:
@@ -203,21 +223,10 @@ def _report(result: ClusterResult, change: ResourceChange | None, rt: Runtime) -
         len(result.actions),
         result.arm_calls["reads"],
         result.duration_seconds,
-        extra={"remediation": result.as_dict() | ({"cause": _cause(change)} if change else {})},
+        extra={"remediation": result.as_dict() | ({"cause": change.as_dict()} if change else {})},
     )
     for sink in rt.on_result:
         sink(result, change)
-
-
-def _cause(change: ResourceChange) -> dict[str, Any]:
-    return {
-        "eventId": change.event_id,
-        "operation": change.operation,
-        "resource": str(change.resource),
-        "caller": change.caller.as_dict(),
-        "correlationId": change.correlation_id,
-        "eventTime": change.event_time,
-    }
 
 
 def run_sweep(*, rt: Runtime | None = None) -> SweepResult:

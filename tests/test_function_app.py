@@ -597,3 +597,50 @@ def test_nightly_sweep_reconciles_every_cluster_and_survives_one_failing(
     summary = next(r for r in caplog.records if hasattr(r, "remediation_sweep"))
     assert "2 cluster(s): 0 compliant, 1 fixed, 1 failed" in summary.getMessage()
     assert set(summary.remediation_sweep["durations"]) == {"aks-demo", "aks-gone"}
+
+
+# ------------------------------------------------------------------------------- telling
+
+
+@pytest.fixture
+def env_runtime(arm: LocalArm, config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The worker's runtime built from app settings, as in Azure."""
+    monkeypatch.setenv("REMEDIATION_CONFIG", str(config.source))
+    monkeypatch.setenv("ARM_ENDPOINT", arm.endpoint)
+    monkeypatch.setenv("ARM_CA_BUNDLE", str(arm.ca_bundle))
+    monkeypatch.setenv("ARM_POLLING_INTERVAL", "0")
+    monkeypatch.setenv("REMEDIATOR_PRINCIPAL_ID", REMEDIATOR)
+    triggers.reset_runtime(None)
+    yield monkeypatch
+    triggers.reset_runtime(None)
+
+
+def test_a_remediation_posts_a_card_and_the_sweep_a_digest_to_teams(
+    arm: LocalArm, env_runtime: pytest.MonkeyPatch, operator_of: Operator
+) -> None:
+    from demo.teams_receiver import TeamsReceiver
+
+    with TeamsReceiver() as teams:
+        env_runtime.setenv("TEAMS_WEBHOOK_URL", teams.url)
+        function_app.nightly_sweep(TimerRequest(past_due=False))
+        arm.advance_clock(1)
+        operator_of.delete(DEFAULT_ROUTE)
+        function_app.on_resource_change(
+            event_grid_event("Microsoft.Network/routeTables/routes/delete", DEFAULT_ROUTE, delete=True)
+        )
+        cards = [card for message in teams.received for card in message.cards]
+
+    digest, restored = cards  # the sweep's clusters post no cards of their own: the digest covers them
+    assert "Nightly sweep" in json.dumps(digest)
+    text = json.dumps(restored)
+    assert "Restored" in text and "missing-route" in text and "dana@contoso.example" in text
+
+
+def test_a_bad_teams_setting_turns_alerts_off_but_never_stops_remediation(
+    arm: LocalArm, env_runtime: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    env_runtime.setenv("TEAMS_WEBHOOK_URL", "not a url")
+    with caplog.at_level(logging.ERROR, logger="remediation"):
+        function_app.nightly_sweep(TimerRequest(past_due=False))
+    assert any("TeamsAlerts is off" in r.getMessage() for r in caplog.records)
+    assert [r for r in arm.requests if r["method"] == "PUT"]  # the sweep still restored the baseline

@@ -1,0 +1,1 @@
+"""Rendering Teams cards with Microsoft's ``adaptivecards`` JavaScript renderer in headless Chromium."""
