@@ -13,11 +13,12 @@ INFRA_VENV := .venv-infra
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup demo test lint typecheck unit clean
+.PHONY: help setup demo test lint typecheck package clean
 
 help:
 	@echo "make demo   set up, then run the remediator against the embedded localarm"
 	@echo "make test   set up, then run ruff, mypy and the whole test suite"
+	@echo "make package  build the deployable Functions package (build/package.zip)"
 
 $(BIN)/.setup-done: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,9 @@ test: setup lint typecheck
 
 demo: setup
 	$(BIN)/python -m demo
+
+package: $(BIN)/.setup-done
+	$(BIN)/python -m tools.package --with-dependencies --zip
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) $(NODE_TOOLS)/node_modules build .pytest_cache .mypy_cache .ruff_cache .hypothesis
