@@ -644,3 +644,49 @@ def test_a_bad_teams_setting_turns_alerts_off_but_never_stops_remediation(
         function_app.nightly_sweep(TimerRequest(past_due=False))
     assert any("TeamsAlerts is off" in r.getMessage() for r in caplog.records)
     assert [r for r in arm.requests if r["method"] == "PUT"]  # the sweep still restored the baseline
+
+
+# ---------------------------------------------------------------------- one list of operations
+
+
+def test_every_watched_operation_reaches_the_dispatcher(arm: LocalArm, converged: triggers.Runtime) -> None:
+    """The list infra/ filters Event Grid on is exactly what the handler acts on: none is ignored."""
+    from remediation.events import watched
+
+    examples = {
+        "microsoft.network/azurefirewalls": FIREWALL,
+        "microsoft.network/firewallpolicies": POLICY,
+        "microsoft.network/firewallpolicies/rulecollectiongroups": OWNED_GROUP,
+        "microsoft.network/routetables": ROUTE_TABLE,
+        "microsoft.network/routetables/routes": DEFAULT_ROUTE,
+        "microsoft.network/virtualnetworks": VNET_SPOKE,
+        "microsoft.network/virtualnetworks/subnets": AKS_SUBNET,
+        "microsoft.network/loadbalancers": demo_id("MC_rg-aks_aks-demo_westeurope", "loadBalancers", "kubernetes"),
+        "microsoft.network/publicipaddresses": demo_id(
+            "MC_rg-aks_aks-demo_westeurope", "publicIPAddresses", "kubernetes-a7c3e91f04b2"
+        ),
+    }
+    _, operations = watched()
+    assert len(operations) <= 25  # Event Grid's limit on advanced filter values
+    for operation in sorted(operations):
+        kind, verb = operation.rsplit("/", 1)
+        event_type = DELETE if verb == "delete" else WRITE
+        outcome = triggers.handle_event(
+            event_id="e",
+            event_type=event_type,
+            data=event_grid_event(operation, examples[kind]).get_json(),
+            rt=converged,
+        )
+        assert outcome.status in ("handled", "out-of-scope"), (operation, outcome)
+
+
+def test_the_watched_event_types_are_the_sdk_system_event_names() -> None:
+    from azure.eventgrid import SystemEventNames
+
+    from remediation.events import watched
+
+    event_types, _ = watched()
+    assert event_types == {
+        SystemEventNames.ResourceWriteSuccessEventName.value,
+        SystemEventNames.ResourceDeleteSuccessEventName.value,
+    }
