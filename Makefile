@@ -13,12 +13,13 @@ INFRA_VENV := .venv-infra
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup demo test lint typecheck package clean
+.PHONY: help setup demo test lint typecheck package bench clean
 
 help:
 	@echo "make demo   set up, then run the remediator against the embedded localarm"
 	@echo "make test   set up, then run ruff, mypy and the whole test suite"
 	@echo "make package  build the deployable Functions package (build/package.zip)"
+	@echo "make bench  print the planning and cold-start benchmarks"
 
 $(BIN)/.setup-done: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +54,10 @@ test: setup lint typecheck
 
 demo: setup
 	$(BIN)/python -m demo
+
+bench: $(BIN)/.setup-done
+	$(BIN)/python -m benchmarks.planning
+	$(BIN)/python -m benchmarks.cold_start
 
 package: $(BIN)/.setup-done
 	$(BIN)/python -m tools.package --with-dependencies --zip
