@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -17,6 +16,7 @@ from remediation.config import Config, ConfigError, Mode, load_config
 from remediation.network import AzureNetwork
 from remediation.plan import sorted_findings
 from remediation.reconcile import ClusterResult, reconcile_clusters
+from remediation.settings import sweep_concurrency
 
 EXIT_COMPLIANT, EXIT_FAILURE, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
 
@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     mode = Mode.AUDIT if args.command == "check" else config.mode
     try:
         network = AzureNetwork.from_environment()
-    except ValueError as error:
+        concurrency = sweep_concurrency()
+    except ValueError as error:  # SettingsError is one too
         print(f"error: {error}", file=err)
         return EXIT_USAGE
     sweep = reconcile_clusters(
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         network=network,
         mode=mode,
         wait=not getattr(args, "no_wait", False),
-        concurrency=int(os.environ.get("SWEEP_CONCURRENCY", "4") or 4),
+        concurrency=concurrency,
         trigger=args.command,
     )
     results = sorted(sweep.results, key=lambda r: [c.name for c in clusters].index(r.cluster))

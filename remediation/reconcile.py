@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from remediation.config import ClusterConfig, Config, Mode
@@ -37,7 +38,7 @@ MAX_ATTEMPTS = 5
 MAX_POLICY_CHAIN = 8
 
 
-class ActionStatus:
+class ActionStatus(StrEnum):
     APPLIED = "applied"  # ARM finished the write (the caller waited)
     ACCEPTED = "accepted"  # ARM accepted the write; Azure is applying it
     WOULD_APPLY = "would-apply"  # audit mode
@@ -139,17 +140,8 @@ class ClusterResult:
 def observe(network: AzureNetwork, cluster: ClusterConfig) -> Observation:
     """Read everything the cluster's baseline involves from ARM."""
     firewall = network.find(cluster.firewall)
-    policies: list[Resource] = []
-    groups: dict[str, tuple[Resource, ...]] = {}
-    if firewall is not None:
-        ref = (firewall.body.get("properties", {}).get("firewallPolicy") or {}).get("id")
-        while ref and len(policies) < MAX_POLICY_CHAIN:
-            policy = network.find(ResourceId.parse(ref))
-            if policy is None or any(p.id == policy.id for p in policies):
-                break
-            policies.append(policy)
-            groups[policy.id.key] = tuple(network.list_rule_collection_groups(policy.id))
-            ref = (policy.body.get("properties", {}).get("basePolicy") or {}).get("id")
+    policies = read_policy_chain(network, firewall)
+    groups = {policy.id.key: tuple(network.list_rule_collection_groups(policy.id)) for policy in policies}
     route_table = network.find(cluster.route_table)
     subnets = {subnet: network.find(subnet) for subnet in cluster.subnets}
     load_balancers: list[Resource] = []
@@ -172,6 +164,19 @@ def observe(network: AzureNetwork, cluster: ClusterConfig) -> Observation:
         load_balancers=tuple(load_balancers),
         public_ips=public_ips,
     )
+
+
+def read_policy_chain(network: AzureNetwork, firewall: Resource | None) -> list[Resource]:
+    """The firewall's policy, then its base policy and so on (bounded; a cycle or a missing one ends it)."""
+    policies: list[Resource] = []
+    ref = ((firewall.body.get("properties", {}).get("firewallPolicy") or {}).get("id")) if firewall else None
+    while ref and len(policies) < MAX_POLICY_CHAIN:
+        policy = network.find(ResourceId.parse(ref))
+        if policy is None or any(p.id == policy.id for p in policies):
+            break
+        policies.append(policy)
+        ref = (policy.body.get("properties", {}).get("basePolicy") or {}).get("id")
+    return policies
 
 
 def _load_balancers(network: AzureNetwork, cluster: ClusterConfig) -> list[Resource]:

@@ -46,7 +46,7 @@ class Settings:
             config_path=config,
             force_audit=mode == "audit",
             sweep_schedule=sweep_schedule(env),
-            sweep_concurrency=_concurrency(env.get("SWEEP_CONCURRENCY") or ""),
+            sweep_concurrency=sweep_concurrency(env),
             principal_id=_principal(env.get("REMEDIATOR_PRINCIPAL_ID") or ""),
         )
 
@@ -64,7 +64,10 @@ def sweep_schedule(environ: Mapping[str, str] | None = None) -> str:
     return schedule
 
 
-def _concurrency(text: str) -> int:
+def sweep_concurrency(environ: Mapping[str, str] | None = None) -> int:
+    """``SWEEP_CONCURRENCY``: clusters reconciled at once (1..32), default 4."""
+    env = os.environ if environ is None else environ
+    text = env.get("SWEEP_CONCURRENCY") or ""
     if not text:
         return DEFAULT_SWEEP_CONCURRENCY
     if not text.strip().isdigit() or not 1 <= int(text) <= 32:

@@ -32,8 +32,8 @@ from remediation.events import (
     watched,
 )
 from remediation.network import ArmError, AzureNetwork
-from remediation.reconcile import ClusterResult, SweepResult, reconcile_cluster, reconcile_clusters
-from remediation.resource_id import ResourceId
+from remediation.reconcile import ClusterResult, SweepResult, read_policy_chain, reconcile_cluster, reconcile_clusters
+from remediation.resource_id import InvalidResourceId
 from remediation.settings import DEFAULT_EVENT_RETRY_TIMEOUT, Settings, SettingsError
 
 log = logging.getLogger("remediation")
@@ -186,25 +186,12 @@ def _dispatch(change: ResourceChange, rt: Runtime) -> Dispatch:
     for cluster in dispatch.unknown:
         # First policy event since this worker started: learn which policies the firewalls use.
         try:
-            rt.topology.learn(cluster.name, policies=_policy_chain(rt.network, cluster.firewall))
-        except ArmError as err:
+            firewall = rt.network.find(cluster.firewall)
+            rt.topology.learn(cluster.name, policies=(p.id for p in read_policy_chain(rt.network, firewall)))
+        except (ArmError, InvalidResourceId) as err:
             log.warning("remediation: cannot read firewall %s of %s: %s", cluster.firewall, cluster.name, err)
             raise RetryLater(f"cannot tell whether {change.resource} concerns {cluster.name}: {err}") from None
     return concerned_clusters(change, rt.config, rt.topology) if dispatch.unknown else dispatch
-
-
-def _policy_chain(network: AzureNetwork, firewall_id: ResourceId) -> list[ResourceId]:
-    firewall = network.find(firewall_id)
-    chain: list[ResourceId] = []
-    ref = ((firewall.body.get("properties", {}).get("firewallPolicy") or {}).get("id")) if firewall else None
-    while ref and len(chain) < 8:
-        policy_id = ResourceId.parse(ref)
-        if policy_id in chain:
-            break
-        chain.append(policy_id)
-        policy = network.find(policy_id)
-        ref = ((policy.body.get("properties", {}).get("basePolicy") or {}).get("id")) if policy else None
-    return chain
 
 
 def _report(result: ClusterResult, change: ResourceChange | None, rt: Runtime) -> None:

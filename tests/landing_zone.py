@@ -15,7 +15,7 @@ import yaml
 from remediation.config import Config, load_config
 from remediation.network import AzureNetwork
 from remediation.resource_id import ResourceId
-from tests.conftest import AKS_SUBNET, FIREWALL, POLICY, ROUTE_TABLE, SUB
+from tests.conftest import AKS_SUBNET, FIREWALL, POLICY, ROUTE_TABLE
 
 Json = dict[str, Any]
 
@@ -123,7 +123,3 @@ def owned_rules(network: AzureNetwork, *, classic: bool, collection: str = "aks-
         if item["name"] == collection:
             return list(item["rules"])
     return []
-
-
-def demo_subscription() -> str:
-    return SUB

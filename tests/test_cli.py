@@ -138,3 +138,12 @@ def test_module_entry_point_runs(env: LocalArm, tmp_path: Path) -> None:
     )
     assert result.returncode == 3, result.stderr
     assert json.loads(result.stdout)["clusters"][0]["compliant"] is False
+
+
+def test_bad_sweep_concurrency_setting_is_a_usage_error(
+    env: LocalArm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWEEP_CONCURRENCY", "lots")
+    write_config(tmp_path)
+    code, _, err = cli("check", "--config", str(tmp_path / "remediation.yaml"))
+    assert code == 2 and "SWEEP_CONCURRENCY" in err and "Traceback" not in err
