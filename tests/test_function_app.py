@@ -690,3 +690,26 @@ def test_the_watched_event_types_are_the_sdk_system_event_names() -> None:
         SystemEventNames.ResourceWriteSuccessEventName.value,
         SystemEventNames.ResourceDeleteSuccessEventName.value,
     }
+
+
+def test_load_balancer_and_public_ip_events_reach_clusters_that_publish_services(arm: LocalArm, tmp_path: Path) -> None:
+    node_group = f"/subscriptions/{SUB}/resourceGroups/MC_rg-aks_aks-demo_westeurope"
+    rt = make_runtime(write_config(tmp_path, inbound={"nodeResourceGroup": node_group}), arm)
+    load_balancer = demo_id("MC_rg-aks_aks-demo_westeurope", "loadBalancers", "kubernetes")
+    firewall_ip = demo_id("rg-hub", "publicIPAddresses", "pip-fw-hub-2")
+    for operation, resource in (
+        ("Microsoft.Network/loadBalancers/write", load_balancer),
+        (
+            "Microsoft.Network/publicIPAddresses/delete",
+            demo_id("MC_rg-aks_aks-demo_westeurope", "publicIPAddresses", "gone"),
+        ),
+        ("Microsoft.Network/publicIPAddresses/write", firewall_ip),  # the firewall's own DNAT address
+    ):
+        outcome = triggers.handle_event(
+            event_id="e", event_type=WRITE, data=event_grid_event(operation, resource).get_json(), rt=rt
+        )
+        assert outcome.status == "handled", operation
+        arm.advance_clock(1)
+    assert any(
+        "dnat" in str(f.kind) for r in [outcome] for res in r.results for f in res.findings
+    ) or rt.topology.public_ips_of("aks-demo")
