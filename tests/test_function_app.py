@@ -710,6 +710,5 @@ def test_load_balancer_and_public_ip_events_reach_clusters_that_publish_services
         )
         assert outcome.status == "handled", operation
         arm.advance_clock(1)
-    assert any(
-        "dnat" in str(f.kind) for r in [outcome] for res in r.results for f in res.findings
-    ) or rt.topology.public_ips_of("aks-demo")
+    # the firewall's public IPs are known from the first reconcile, so an event for one of them concerns the cluster
+    assert firewall_ip.key in rt.topology.public_ips_of("aks-demo")
