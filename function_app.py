@@ -29,4 +29,4 @@ def on_resource_change(event: func.EventGridEvent) -> None:
 @app.timer_trigger(arg_name="timer", schedule=sweep_schedule(), run_on_startup=False, use_monitor=True)
 def nightly_sweep(timer: func.TimerRequest) -> None:
     """The backstop for lost or expired events: reconcile every configured cluster."""
-    triggers.run_sweep()
+    triggers.run_sweep(past_due=timer.past_due)

@@ -225,7 +225,7 @@ class Store:
             try:
                 clean = self.catalog.check_request(path.type.definition, body)
             except RequestBodyError as err:
-                raise ArmError(400, err.code, err.message) from None
+                raise ArmError(400, err.code, err.message, details=err.body()["error"]["details"]) from None
             if path.type.has_location and not isinstance(clean.get("location"), str):
                 raise bad_request("LocationRequired", "The location property is required for this definition.")
             clean.pop("id", None)

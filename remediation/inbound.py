@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from remediation.config import ClusterConfig, OwnedNames
+from remediation.config import ClusterConfig
 from remediation.resource_id import InvalidResourceId, ResourceId
 from remediation.rules import PortSet
 
@@ -174,7 +174,6 @@ def _frontend_address(
 def plan_dnat(
     cluster: ClusterConfig,
     *,
-    owned: OwnedNames,
     publications: Sequence[Publication],
     firewall_ips: Sequence[str],
     nat_rules: Sequence[NatRule],

@@ -774,7 +774,6 @@ def _plan_nat(
     )
     dnat = plan_dnat(
         cluster,
-        owned=owned,
         publications=publications,
         firewall_ips=firewall_ips,
         nat_rules=nat_rules,

@@ -216,9 +216,11 @@ def _report(result: ClusterResult, change: ResourceChange | None, rt: Runtime) -
         sink(result, change)
 
 
-def run_sweep(*, rt: Runtime | None = None) -> SweepResult:
+def run_sweep(*, rt: Runtime | None = None, past_due: bool = False) -> SweepResult:
     """The nightly backstop: reconcile every configured cluster with bounded concurrency."""
     rt = rt or runtime()
+    if past_due:
+        log.info("remediation: the sweep is running later than scheduled (the host was busy or stopped)")
     sweep = reconcile_clusters(
         rt.config.clusters,
         config=rt.config,
