@@ -27,7 +27,7 @@ from localarm.server import LocalArm
 from remediation import cli, triggers
 from remediation.alerts import render_text
 from remediation.network import AzureNetwork, LocalTokenCredential
-from remediation.resource_id import ResourceId
+from remediation.resource_id import ResourceId, short_name
 
 CONFIG = Path(__file__).parent / "aks-demo.yaml"
 REMEDIATOR = "0f5e7c1a-9d3b-4e2f-8a6c-1b2d3e4f5a6b"
@@ -65,16 +65,12 @@ class Results(logging.Handler):
             self.sweeps.append(record.remediation_sweep)
 
 
-def short(resource: str) -> str:
-    parts = resource.split("/providers/", 1)[-1].split("/")[1:]
-    return "/".join(parts[1::2])
-
-
 def show_result(result: dict[str, Any], *, indent: str = "   ") -> None:
     for finding in result["findings"]:
         print(f"{indent}found  {finding['kind']:<22} {finding['detail']}")
     for action in result["actions"]:
-        print(f"{indent}did    {action['method']} {short(action['resource'])} [{action['status']}] {action['summary']}")
+        where = short_name(action["resource"])
+        print(f"{indent}did    {action['method']} {where} [{action['status']}] {action['summary']}")
     calls = result["armCalls"]
     seconds = result["durationSeconds"]
     print(f"{indent}cost   {calls['reads']} ARM reads, {calls['writes']} write(s), {seconds:.2f} s in the function")
@@ -239,7 +235,7 @@ def main() -> int:
             for result in handled:
                 cause = result["cause"]
                 caller = cause["caller"].get("upn") or cause["caller"].get("name")
-                print(f"   event  {cause['operation']} on {short(cause['resource'])} by {caller}")
+                print(f"   event  {cause['operation']} on {short_name(cause['resource'])} by {caller}")
                 if result["findings"]:
                     show_result(result)
                 else:

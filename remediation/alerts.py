@@ -434,7 +434,7 @@ def _short(resource: str) -> str:
     rid = _parse(resource)
     if rid is None:
         return resource
-    return f"{'/'.join(rid.names)} ({rid.types[-1]}, {rid.resource_group})"
+    return f"{rid.path} ({rid.types[-1]}, {rid.resource_group})"
 
 
 def _links(focus: str | None, others: Iterable[str]) -> list[tuple[str, str]]:

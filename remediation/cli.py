@@ -16,6 +16,7 @@ from remediation.config import Config, ConfigError, Mode, load_config
 from remediation.network import AzureNetwork
 from remediation.plan import sorted_findings
 from remediation.reconcile import ClusterResult, reconcile_clusters
+from remediation.resource_id import short_name
 from remediation.settings import sweep_concurrency
 
 EXIT_COMPLIANT, EXIT_FAILURE, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
@@ -89,14 +90,6 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     return EXIT_COMPLIANT if all(r.compliant for r in results) else EXIT_DRIFT
 
 
-def _short(resource: str) -> str:
-    parts = resource.split("/")
-    if "providers" in parts:
-        rest = parts[parts.index("providers") + 2 :]
-        return "/".join(rest[1::2])
-    return resource
-
-
 def render_result(result: ClusterResult, *, config: Config) -> str:
     """A readable table for one cluster: each finding, where, and what was (or would be) done."""
     resolved = result.resolved
@@ -122,9 +115,9 @@ def render_result(result: ClusterResult, *, config: Config) -> str:
                 state = "open"
             else:
                 state = "note"
-            lines.append(f"  {finding.kind!s:<{width}}  {state:<9}  {_short(finding.resource)}: {finding.detail}")
+            lines.append(f"  {finding.kind!s:<{width}}  {state:<9}  {short_name(finding.resource)}: {finding.detail}")
     for action in result.actions:
-        lines.append(f"  -> {action.method} {_short(action.resource)} [{action.status}] {action.summary}")
+        lines.append(f"  -> {action.method} {short_name(action.resource)} [{action.status}] {action.summary}")
         if action.detail:
             lines.append(f"     {action.detail}")
     return "\n".join(lines) + "\n\n"

@@ -448,7 +448,7 @@ def _plan_classic_rules(
     props = firewall.body.get("properties", {})
     for kind, name in names.items():
         key = "networkRuleCollections" if kind is RuleKind.NETWORK else "applicationRuleCollections"
-        existing = next((c for c in props.get(key) or [] if str(c.get("name", "")).lower() == name.lower()), None)
+        existing = _named(props.get(key) or [], name)
         view = next((c for c in collections if c.kind is kind and c.name.lower() == name.lower()), None)
         if view is not None:
             priority = view.priority
@@ -567,7 +567,7 @@ def _plan_policy_rules(
     inner_priority = {RuleKind.NETWORK: 100, RuleKind.APPLICATION: 200}
     owned_collections: dict[RuleKind, _Owned] = {}
     for kind, name in names.items():
-        existing = next((c for c in items if str(c.get("name", "")).lower() == name.lower()), None)
+        existing = _named(items, name)
         priority = int(existing.get("priority") or inner_priority[kind]) if existing else inner_priority[kind]
         rules = tuple(existing.get("rules") or ()) if existing else ()
         probe = Collection(

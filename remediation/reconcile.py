@@ -53,7 +53,7 @@ class Action:
     resource: str
     method: str
     summary: str
-    status: str
+    status: ActionStatus
     detail: str = ""
     fixes: tuple[Finding, ...] = ()
 
@@ -119,12 +119,13 @@ class ClusterResult:
         return any(a.status in (ActionStatus.APPLIED, ActionStatus.ACCEPTED) for a in self.actions)
 
     def as_dict(self) -> dict[str, Any]:
+        resolved = self.resolved
         return {
             "name": self.cluster,
             "firewall": self.firewall,
             "mode": str(self.mode),
             "compliant": self.compliant,
-            "findings": [f.as_dict() | {"resolved": f in self.resolved} for f in sorted_findings(self.findings)],
+            "findings": [f.as_dict() | {"resolved": f in resolved} for f in sorted_findings(self.findings)],
             "actions": [a.as_dict() for a in self.actions],
             "armCalls": self.arm_calls,
             "started": self.started.isoformat(),
@@ -232,7 +233,7 @@ def _send(network: AzureNetwork, write: Write, *, wait: bool) -> Any:
     return network.put(write.resource, write.body, etag=write.etag, wait=wait)
 
 
-def _action(write: Write, status: str, detail: str = "") -> Action:
+def _action(write: Write, status: ActionStatus, detail: str = "") -> Action:
     return Action(str(write.resource), write.method, write.summary, status, detail, write.fixes)
 
 

@@ -82,6 +82,11 @@ class ResourceId:
         return self.names[-1]
 
     @property
+    def path(self) -> str:
+        """The names from the top resource down, e.g. ``vnet-spoke/aks-nodes``: short for humans."""
+        return "/".join(self.names)
+
+    @property
     def parent(self) -> ResourceId | None:
         """The parent resource of a child resource (a route's route table), else ``None``."""
         if len(self.types) == 1:
@@ -114,6 +119,14 @@ class ResourceId:
 
     def __str__(self) -> str:
         return self.text
+
+
+def short_name(text: str) -> str:
+    """``ResourceId.path`` of a resource ID text, or the text itself when it is not one (for display)."""
+    try:
+        return ResourceId.parse(text).path
+    except InvalidResourceId:
+        return text
 
 
 def resource_group_scope(text: str) -> str:
