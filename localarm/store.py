@@ -379,11 +379,12 @@ class Store:
         if path.type.segments[0] == "firewallPolicies":
             policy_key = path.key if path.parent is None else path.key.rsplit("/", 2)[0]
             touched.extend(r.key for r in self._firewalls_using(policy_key))
-        parent_embedded = path.type.embedded_in is None
+        # A PUT of a parent (route table, VNet) replaces its inline children too: they update with it.
+        replaces_children = path.type.embedded_in is None
         for key in touched:
             record = self.records[key]
             record.state = "Updating"
-            if parent_embedded:
+            if replaces_children:
                 for child in self._children(record):
                     if child.type.embedded_in is not None:
                         child.state = "Updating"

@@ -719,11 +719,9 @@ def _replace_or_append(items: list[Json], name: str, new: Json) -> None:
 def _emit_write(
     part: _Part, resource: ResourceId, body: Json, etag: str | None, changed: list[str], *, busy: bool
 ) -> None:
-    if not changed:
+    if not changed or busy:  # a busy resource is reported, not written
         return
     fixes = tuple(f for f in part.findings if f.kind in _FIXED_BY_RULE_WRITE and f.resource == str(resource))
-    if busy:
-        return
     part.writes.append(Write(resource, "PUT", body, etag, "; ".join(changed), fixes))
 
 
