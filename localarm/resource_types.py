@@ -66,6 +66,7 @@ TYPES: dict[tuple[str, ...], ResourceType] = {
         ),
         ResourceType(("loadBalancers",), "LoadBalancer", "Microsoft.Network/loadBalancers"),
         ResourceType(("publicIPAddresses",), "PublicIPAddress", "Microsoft.Network/publicIPAddresses"),
+        ResourceType(("ipGroups",), "IpGroup", "Microsoft.Network/ipGroups"),
     )
 }
 _CANONICAL = {seg.lower(): seg for t in TYPES.values() for seg in t.segments}

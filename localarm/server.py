@@ -27,7 +27,7 @@ from localarm.events import EventDelivery, arm_event
 from localarm.faults import Fault, FaultBook, FaultSpecError
 from localarm.resource_types import API_VERSION, NAMESPACE, OperationPath, ResourcePath, parse_path
 from localarm.schema import SpecCatalog
-from localarm.store import Caller, Completed, Store
+from localarm.store import Caller, Completed, Store, ip_group_refs
 from localarm.traffic import TrafficRecorder
 
 Json = dict[str, Any]
@@ -62,7 +62,12 @@ def rbac_actions(method: str, target: ResourcePath | OperationPath, body: Any) -
     actions = [f"{prefix}/write"]
     # Linked access check: writing a resource that references a subnet, public IP, route table or
     # firewall policy needs the referenced type's join action (LinkedAuthorizationFailed otherwise).
-    for ref in sorted(set(_reference_ids(body))):
+    # Rules name IP groups by plain ID strings; Microsoft.Network publishes
+    # "Microsoft.Network/ipGroups/join/action: Joins an IpGroup" beside the other join actions
+    # (learn.microsoft.com/azure/role-based-access-control/resource-provider-operations#microsoftnetwork),
+    # and a join action exists only for this check. No error report confirms ARM asks for it on a firewall or
+    # rule collection group write, so this errs on the side of the larger role (see README).
+    for ref in sorted(set(_reference_ids(body)) | set(ip_group_refs(body))):
         try:
             referenced = parse_path(ref)
         except ArmError:

@@ -82,6 +82,8 @@ class Operation:
     lock_keys: frozenset[str]
     completed: Completed
     status: str = "InProgress"
+    # A refusal NRP reports through the operation rather than the request: the operation ends Failed.
+    error: ArmError | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,34 @@ def _refs(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _refs(item)
+
+
+_IP_GROUP_MEMBERS = ("sourceIpGroups", "destinationIpGroups")
+
+
+def ip_group_refs(value: Any) -> list[str]:
+    """The IP groups named in the rules inside ``value`` (a firewall or rule collection group body), in order.
+
+    Rules name IP groups by plain resource-ID strings in ``sourceIpGroups`` / ``destinationIpGroups``
+    (firewall.json ``AzureFirewall*Rule``, firewallPolicy.json ``*Rule``), not by ``{"id": ...}`` objects.
+    """
+    found: dict[str, str] = {}
+
+    def walk(item: Any) -> None:
+        if isinstance(item, dict):
+            for key, member in item.items():
+                if key in _IP_GROUP_MEMBERS and isinstance(member, list):
+                    for ref in member:
+                        if isinstance(ref, str):
+                            found.setdefault(ref.lower(), ref)
+                else:
+                    walk(member)
+        elif isinstance(item, list):
+            for member in item:
+                walk(member)
+
+    walk(value)
+    return list(found.values())
 
 
 def _ref_id(obj: Any, *keys: str) -> str | None:
@@ -259,6 +289,7 @@ class Store:
             lock_keys = self._lock_keys(path)
             self._check_not_busy(lock_keys)
             self._check_not_in_use(record)
+            refusal = self._ip_group_in_use(record)
             record.state = "Deleting"
             if record.type.embedded_in is not None:
                 self.records[self._parent_key(record)].etag = new_etag()
@@ -272,6 +303,7 @@ class Store:
                 completed=Completed(
                     "delete", record.path.id, f"{path.type.action_prefix}/delete", caller, created=False
                 ),
+                error=refusal,
             )
             return DeleteResult(202, operation)
 
@@ -398,6 +430,7 @@ class Store:
         touched: tuple[str, ...],
         lock_keys: frozenset[str],
         completed: Completed,
+        error: ArmError | None = None,
     ) -> Operation:
         top = self.records[path.key if path.parent is None else path.parent.key]
         location = _location_key(str(top.body.get("location", "westeurope")))
@@ -410,6 +443,7 @@ class Store:
             touched=touched,
             lock_keys=lock_keys,
             completed=completed,
+            error=error,
         )
         self.operations[op.id] = op
         self.changed.notify_all()
@@ -433,6 +467,13 @@ class Store:
             return min(pending) if pending else None
 
     def _complete(self, op: Operation) -> None:
+        if op.error is not None:
+            # The resource stays as it was, and no ResourceDeleteSuccess event is emitted.
+            op.status = "Failed"
+            record = self.records.get(op.target)
+            if record is not None and record.state == "Deleting":
+                record.state = "Succeeded"
+            return
         op.status = "Succeeded"
         if op.kind == "delete":
             record = self.records.get(op.target)
@@ -466,14 +507,19 @@ class Store:
             op = self.operations.get(operation_id)
             if op is None:
                 raise ArmError(404, "OperationNotFound", f"The operation '{operation_id}' was not found.")
+            if op.error is not None and op.status == "Failed":
+                return {"status": op.status, **op.error.body()}
             return {"status": op.status}
 
     def operation_done(self, operation_id: str) -> bool:
+        """Whether the operation has finished; a failed one raises its error (what its Location URL answers)."""
         with self.lock:
             self.settle()
             op = self.operations.get(operation_id)
             if op is None:
                 raise ArmError(404, "OperationNotFound", f"The operation '{operation_id}' was not found.")
+            if op.error is not None and op.status == "Failed":
+                raise op.error
             return op.status != "InProgress"
 
     # ------------------------------------------------------------ platform
@@ -492,7 +538,10 @@ class Store:
                 clean = self.catalog.check_request(path.type.definition, body)
             except RequestBodyError as err:
                 raise ValueError(f"{resource_id}: {err.message}") from None
-            computed = self._prepare(path, clean, self.records.get(path.key))
+            try:
+                computed = self._prepare(path, clean, self.records.get(path.key))
+            except ArmError as err:
+                raise ValueError(f"{resource_id}: {err.message}") from None
             record = self._upsert(path, clean, computed)
             record.state = "Succeeded"
             for child in self._children(record):
@@ -568,6 +617,52 @@ class Store:
             and (_ref_id(r.body, "properties", "firewallPolicy") or "").lower() == policy_key
         ]
 
+    def _require_ip_groups(self, owner: ResourcePath, body: Json) -> None:
+        for ref in ip_group_refs(body):
+            if self._find(ref, ("ipGroups",)) is None:
+                # NRP's code for a rule naming a missing IP group is not documented; this is its code for a
+                # missing referenced resource (see README, simplifications).
+                raise bad_request(
+                    "InvalidResourceReference",
+                    f"IP group {ref} used in the rules of {owner.id} was not found. Please make sure that the "
+                    "referenced IP group exists.",
+                )
+
+    def _ip_group_users(self, key: str) -> tuple[list[Record], list[Record]]:
+        """The firewalls (classic rules) and the firewall policies (rule collection groups) naming an IP group."""
+        firewalls: list[Record] = []
+        policies: dict[str, Record] = {}
+        for record in sorted(self.records.values(), key=lambda r: r.seq):
+            if key not in {ref.lower() for ref in ip_group_refs(record.body)}:
+                continue
+            if record.type.segments == ("azureFirewalls",):
+                firewalls.append(record)
+            elif record.type.segments == ("firewallPolicies", "ruleCollectionGroups"):
+                parent = self.records.get(self._parent_key(record))
+                if parent is not None:
+                    policies.setdefault(parent.key, parent)
+        return firewalls, sorted(policies.values(), key=lambda r: r.seq)
+
+    def _ip_group_in_use(self, record: Record) -> ArmError | None:
+        """NRP refuses to delete an IP group that rules still use; the refusal comes as the failed operation's
+        error (Azure/azure-rest-api-specs#25739 shows it in a ``"status": "Failed"`` body)."""
+        if record.type.segments != ("ipGroups",):
+            return None
+        firewalls, policies = self._ip_group_users(record.key)
+        if firewalls:
+            # Azure/azure-cli-extensions#1670: an IP group a firewall's rules used.
+            return bad_request(
+                "IpGroupsHasResourceReferences",
+                f"IpGroups '{record.path.id}' cannot be deleted since there are other Azure Resources using "
+                "this resource.",
+            )
+        if policies:
+            return bad_request(
+                "IpGroupsHasFirewallPolicyReferences",
+                f"IpGroups '{record.path.id}' cannot be deleted since there are firewall policies using this resource.",
+            )
+        return None
+
     def _referrers(self, key: str) -> list[Record]:
         return [r for r in self.records.values() if r.key != key and key in set(_refs(r.body))]
 
@@ -634,6 +729,7 @@ def _check_unique_names(items: list[Json], what: str) -> None:
 
 def _prepare_firewall(store: Store, path: ResourcePath, body: Json, existing: Record | None) -> Json:
     props = body.get("properties", {})
+    store._require_ip_groups(path, body)
     policy = _ref_id(props, "firewallPolicy")
     if policy is not None:
         store._require_ref(path, policy, ("firewallPolicies",))
@@ -688,6 +784,7 @@ def _prepare_rule_collection_group(store: Store, path: ResourcePath, body: Json,
     _check_unique_names(collections, "rule collection")
     for collection in collections:
         _check_unique_names([r for r in collection.get("rules") or [] if isinstance(r, dict)], "rule")
+    store._require_ip_groups(path, body)
     return {}
 
 
@@ -801,6 +898,12 @@ def _prepare_public_ip(store: Store, path: ResourcePath, body: Json, existing: R
     return {"ipAddress": requested if isinstance(requested, str) else store.allocate_public_ip()}
 
 
+def _prepare_ip_group(store: Store, path: ResourcePath, body: Json, existing: Record | None) -> Json:
+    # The firewall's read-only ipGroups[].changeNumber ("the iteration number") counts the group's writes.
+    previous = int(existing.computed.get("changeNumber", 0)) if existing is not None else 0
+    return {"changeNumber": previous + 1}
+
+
 _PREPARERS: dict[tuple[str, ...], Callable[[Store, ResourcePath, Json, Record | None], Json]] = {
     ("azureFirewalls",): _prepare_firewall,
     ("firewallPolicies",): _prepare_policy,
@@ -810,6 +913,7 @@ _PREPARERS: dict[tuple[str, ...], Callable[[Store, ResourcePath, Json, Record | 
     ("virtualNetworks", "subnets"): _prepare_subnet,
     ("loadBalancers",): _prepare_load_balancer,
     ("publicIPAddresses",): _prepare_public_ip,
+    ("ipGroups",): _prepare_ip_group,
 }
 
 
@@ -833,6 +937,10 @@ def _decorate_firewall(store: Store, record: Record, props: Json) -> None:
     for config in props.get("ipConfigurations") or []:
         if config.get("name") in private_ips:
             config["properties"]["privateIPAddress"] = private_ips[config["name"]]
+    groups = [g for g in (store._find(ref, ("ipGroups",)) for ref in ip_group_refs(record.body)) if g is not None]
+    if groups:
+        # As in Microsoft's example AzureFirewallGetWithIpGroups.json.
+        props["ipGroups"] = [{"id": g.path.id, "changeNumber": str(g.computed.get("changeNumber", 1))} for g in groups]
 
 
 def _decorate_policy(store: Store, record: Record, props: Json) -> None:
@@ -903,6 +1011,12 @@ def _decorate_public_ip(store: Store, record: Record, props: Json) -> None:
                     props["ipConfiguration"] = {"id": f"{other.path.id}/{prop}/{config['name']}"}
 
 
+def _decorate_ip_group(store: Store, record: Record, props: Json) -> None:
+    firewalls, policies = store._ip_group_users(record.key)
+    props["firewalls"] = [{"id": f.path.id} for f in firewalls]
+    props["firewallPolicies"] = [{"id": p.path.id} for p in policies]
+
+
 _DECORATORS: dict[tuple[str, ...], Callable[[Store, Record, Json], None]] = {
     ("azureFirewalls",): _decorate_firewall,
     ("firewallPolicies",): _decorate_policy,
@@ -911,4 +1025,5 @@ _DECORATORS: dict[tuple[str, ...], Callable[[Store, Record, Json], None]] = {
     ("virtualNetworks",): _decorate_virtual_network,
     ("loadBalancers",): _decorate_load_balancer,
     ("publicIPAddresses",): _decorate_public_ip,
+    ("ipGroups",): _decorate_ip_group,
 }

@@ -23,6 +23,7 @@ DEFINITION_OF = {
     "FirewallPolicyRuleCollectionGroupGet": "FirewallPolicyRuleCollectionGroup",
     "FirewallPolicyRuleCollectionGroupPut": "FirewallPolicyRuleCollectionGroup",
     "FirewallPolicyRuleCollectionGroupWithWebCategoriesPut": "FirewallPolicyRuleCollectionGroup",
+    "IpGroupsCreate": "IpGroup",
     "LoadBalancerCreate": "LoadBalancer",
     "LoadBalancerGet": "LoadBalancer",
     "PublicIpAddressGet": "PublicIPAddress",

@@ -25,9 +25,14 @@ def read(name: str) -> dict[str, Any]:
 
 
 def load(name: str, store: Store) -> None:
-    """Create every resource of the scenario in order, as already-provisioned platform state."""
-    for resource in read(name)["resources"]:
+    """Create every resource of the named scenario in order, as already-provisioned platform state."""
+    seed(read(name), store, label=name)
+
+
+def seed(document: dict[str, Any], store: Store, *, label: str = "document") -> None:
+    """Create every resource of a scenario document in order; a resource may only refer to earlier ones."""
+    for resource in document["resources"]:
         target = parse_path(resource["id"])
         if not isinstance(target, ResourcePath) or target.is_collection:
-            raise ValueError(f"scenario {name}: {resource['id']} is not a resource ID")
+            raise ValueError(f"scenario {label}: {resource['id']} is not a resource ID")
         store.seed(resource["id"], resource["body"], target)
