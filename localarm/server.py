@@ -28,7 +28,7 @@ from localarm.faults import Fault, FaultBook, FaultSpecError
 from localarm.resource_types import API_VERSION, NAMESPACE, OperationPath, ResourcePath, parse_path
 from localarm.schema import SpecCatalog
 from localarm.store import Caller, Completed, Store, ip_group_refs
-from localarm.traffic import TrafficRecorder
+from localarm.traffic import FLAT_ERROR_SPEC_TYPES, TrafficRecorder
 
 Json = dict[str, Any]
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -559,6 +559,7 @@ def _handler_for(arm: LocalArm) -> type[BaseHTTPRequestHandler]:
                 and query.get("api-version") == [API_VERSION]
                 # A request the service rejects as malformed is the client's bug, not traffic to validate.
                 and response.status != 400
+                and not (response.status >= 400 and target.type.arm_type in FLAT_ERROR_SPEC_TYPES)
             ):
                 arm.traffic.record(
                     method=method,

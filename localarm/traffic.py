@@ -14,6 +14,11 @@ from typing import Any
 
 _KEPT_HEADERS = ("content-type", "azure-asyncoperation", "location", "retry-after", "if-match")
 
+# The specs give IpGroups operations the flat common.json `Error` ({code, message}) as their default response,
+# while ARM answers every error as {"error": {code, message}} (its own ResourceNotFound included), which is what
+# the SDK reads. oav would flag each such answer against the spec's shape, so these exchanges are not recorded.
+FLAT_ERROR_SPEC_TYPES = frozenset({"Microsoft.Network/ipGroups"})
+
 
 class TrafficRecorder:
     def __init__(self, directory: Path) -> None:

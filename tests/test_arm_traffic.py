@@ -34,6 +34,10 @@ REQUIRED_OPERATIONS = {
     "Subnets_Get",
     "Subnets_CreateOrUpdate",
     "LoadBalancers_CreateOrUpdate",
+    "IpGroups_CreateOrUpdate",
+    "IpGroups_Get",
+    "IpGroups_ListByResourceGroup",
+    "IpGroups_Delete",
 }
 
 
