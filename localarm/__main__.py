@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--scenario", choices=scenarios.available(), help="start from a named landing zone")
     serve.add_argument("--lro-seconds", type=_non_negative, default=0.2, help="how long writes stay Updating")
     serve.add_argument("--events-url", help="deliver ARM events to this webhook, as Event Grid does")
+    serve.add_argument(
+        "--throttle",
+        action="store_true",
+        help="throttle as ARM does: token buckets per principal and subscription (POST /_localarm/throttle tunes)",
+    )
     args = parser.parse_args(argv)
 
     from localarm.server import LocalArm  # after argument errors, which need none of this
@@ -48,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         traffic_dir=args.traffic_dir,
         events_url=args.events_url,
         scenario=args.scenario,
+        throttle=args.throttle,
     ).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -28,6 +28,7 @@ from localarm.faults import Fault, FaultBook, FaultSpecError
 from localarm.resource_types import API_VERSION, NAMESPACE, OperationPath, ResourcePath, parse_path
 from localarm.schema import SpecCatalog
 from localarm.store import Caller, Completed, Store, ip_group_refs
+from localarm.throttle import Throttle, ThrottleSpecError
 from localarm.traffic import FLAT_ERROR_SPEC_TYPES, TrafficRecorder
 
 Json = dict[str, Any]
@@ -115,6 +116,7 @@ class LocalArm:
         events_url: str | None = None,
         scenario: str | None = None,
         page_size: int = 100,
+        throttle: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -127,6 +129,7 @@ class LocalArm:
         self.delivery = EventDelivery(events_url) if events_url else None
         self.store = Store(catalog=self.catalog, lro_seconds=lro_seconds, on_complete=self._emit, clock=self.clock)
         self.faults = FaultBook()
+        self.throttle = Throttle(clock=self.clock, enabled=throttle)
         self.traffic = TrafficRecorder(traffic_dir) if traffic_dir else None
         self._state_dir = Path(tempfile.mkdtemp(prefix="localarm-"))
         self._server: ThreadingHTTPServer | None = None
@@ -212,6 +215,7 @@ class LocalArm:
         with self.store.lock:
             self.store.reset()
             self.faults.clear()
+            self.throttle.reset()
             with self._log_lock:
                 self.events.clear()
                 self.requests.clear()
@@ -225,6 +229,7 @@ class LocalArm:
     ) -> tuple[Response, ResourcePath | OperationPath | None, list[str]]:
         target: ResourcePath | OperationPath | None = None
         actions: list[str] = []
+        rate_headers: dict[str, str] = {}
         try:
             versions = query.get("api-version")
             if not versions:
@@ -248,13 +253,14 @@ class LocalArm:
                     "Authentication failed. The 'Authorization' header is missing.",
                     headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/"'},
                 )
+            rate_headers = self._charge(claims, target, method)
             if isinstance(body, _InvalidJson):
                 raise bad_request(
                     "InvalidRequestContent",
                     f"The request content was invalid and could not be deserialized: '{body.reason}'.",
                 )
             if isinstance(target, OperationPath):
-                return self._operation(method, target), target, actions
+                return _with_headers(self._operation(method, target), rate_headers), target, actions
             caller = Caller(
                 claims=claims,
                 client_ip=headers.get("x-forwarded-for", "127.0.0.1"),
@@ -266,9 +272,20 @@ class LocalArm:
             response = self._resource(
                 method=method, target=target, query=query, headers=headers, body=body, caller=caller
             )
-            return response, target, actions
+            return _with_headers(response, rate_headers), target, actions
         except ArmError as err:
-            return Response(err.status, err.body(), err.headers), target, actions
+            return Response(err.status, err.body(), {**rate_headers, **err.headers}), target, actions
+
+    def _charge(self, claims: Json, target: ResourcePath | OperationPath, method: str) -> dict[str, str]:
+        """ARM's throttle, before the request reaches the resource provider: the remaining-requests headers
+        for the answer, or a 429 (raised) when the caller's bucket or the subscription's is empty."""
+        principal = str(claims.get("oid") or claims.get("appid") or "anonymous")
+        charge = self.throttle.charge(principal=principal, subscription=target.subscription, method=method)
+        if charge is None:
+            return {}
+        if charge.retry_after is not None:
+            raise charge.error(principal=principal, subscription=target.subscription, method=method)
+        return charge.headers
 
     def _resource(
         self,
@@ -356,7 +373,7 @@ class LocalArm:
         route = path[len("/_localarm/") :].strip("/")
         try:
             return self._control(method, route, body)
-        except (FaultSpecError, ValueError, KeyError) as err:
+        except (FaultSpecError, ThrottleSpecError, ValueError, KeyError) as err:
             return Response(400, {"error": {"code": "BadControlRequest", "message": str(err)}})
         except ArmError as err:
             return Response(err.status, err.body(), err.headers)
@@ -397,6 +414,15 @@ class LocalArm:
                 return Response(201, {"faults": added})
             if method == "DELETE":
                 self.faults.clear()
+                return Response(204)
+        if route == "throttle":
+            if method == "GET":
+                return Response(200, self.throttle.describe())
+            if method == "POST":
+                self.throttle.configure(body)
+                return Response(200, self.throttle.describe())
+            if method == "DELETE":
+                self.throttle.reset()
                 return Response(204)
         if route == "reset" and method == "POST":
             scenario = (body or {}).get("scenario") if isinstance(body, dict) else None
@@ -458,6 +484,12 @@ class LocalArm:
         with self._log_lock:
             entry["seq"] = len(self.requests) + 1
             self.requests.append(entry)
+
+
+def _with_headers(response: Response, headers: dict[str, str]) -> Response:
+    if not headers:
+        return response
+    return Response(response.status, response.body, {**headers, **(response.headers or {})})
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,10 @@
 
 One JSON file per pair: ``{"liveRequest": {url, method, headers, body}, "liveResponse": {statusCode,
 headers, body}}``. Operation-status polls are not ARM operations in the specs and are not recorded.
+
+Throttled exchanges are recorded like any other: oav checks a 4xx/5xx status the operation does not declare
+against its ``default`` response (``validateSwaggerLiveResponse`` in oav's operationValidator), which an ARM
+error body satisfies, and the ``x-ms-ratelimit-*`` headers are not among the headers kept here.
 """
 
 from __future__ import annotations
