@@ -40,9 +40,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from remediation.config import Mode
 from remediation.events import ResourceChange
+from remediation.findings import ActionStatus, sorted_findings
 from remediation.network import is_loopback
-from remediation.plan import sorted_findings
-from remediation.reconcile import ActionStatus, ClusterResult, SweepResult
+from remediation.reconcile import ClusterResult, SweepResult
 from remediation.resource_id import InvalidResourceId, ResourceId
 from remediation.settings import SettingsError
 

@@ -2,19 +2,23 @@
 
 A profile is a YAML file of rule templates; the shipped ones live in ``profiles/`` next to this module and
 document their own format in a header comment. Templates refer to the cluster through placeholders
-(``{location}``, ``{apiServerAddress}``, ``{dnsServers}``, ``{monitorWorkspaceIds}``, ``{egressSources}``);
-``expand_baseline`` fills them in and returns the rules exactly as they are written to ARM.
+(``{location}``, ``{apiServerAddress}``, ``{dnsServers}``, ``{monitorWorkspaceIds}``, ``{egressSources}``)
+and select rules by the cluster's facts (``when: {tunnel: legacy}``); ``expand_baseline`` fills them in and
+returns the rules exactly as they are written to ARM. ``fqdn_tag_contents`` says which names an FQDN tag
+stands for, from ``profiles/fqdn-tags.json``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
+import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from remediation.documents import (
     FILE_KEY,
@@ -30,7 +34,16 @@ if TYPE_CHECKING:
     from remediation.config import ClusterConfig
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
+FQDN_TAGS = PROFILES_DIR / "fqdn-tags.json"
 T = TypeVar("T")
+
+# The facts a profile rule can be selected by (``when``), with the values each takes.
+FACTS: dict[str, tuple[object, ...]] = {
+    "tunnel": ("konnectivity", "legacy"),  # how nodes reach the control plane
+    "private": (True, False),  # a private cluster (its API server has no public endpoint)
+    "ntp": (True, False),  # the nodes need NTP through the firewall (nodes built before March 2021)
+    "monitoring": (True, False),  # Container insights / Azure Monitor egress (workspaces configured)
+}
 
 
 # --- Errors ---------------------------------------------------------------------------------------------
@@ -184,7 +197,11 @@ def _fill(templates: Sequence[str], values: Mapping[str, tuple[str, ...]]) -> tu
 
 @dataclass(frozen=True)
 class NetworkRuleTemplate:
-    """A network rule of a profile, before the cluster's values are filled in."""
+    """A network rule of a profile, before the cluster's values are filled in.
+
+    ``without_dns_proxy`` are the destinations written instead of ``fqdns`` when the firewall's DNS proxy is
+    off (FQDNs in network rules then match nothing).
+    """
 
     key: str
     description: str
@@ -195,6 +212,9 @@ class NetworkRuleTemplate:
     fqdns: tuple[str, ...]
     fallback_destinations: tuple[str, ...]
     fallback_fqdns: tuple[str, ...]
+    when: Mapping[str, object] = field(default_factory=dict)
+    source: str = ""
+    without_dns_proxy: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +228,8 @@ class ApplicationRuleTemplate:
     fqdn_tags: tuple[str, ...]
     target_fqdns: tuple[str, ...]
     fallback_fqdns: tuple[str, ...]
+    when: Mapping[str, object] = field(default_factory=dict)
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -367,11 +389,21 @@ def _network_rule(problems: Problems, value: object, key: str) -> NetworkRuleTem
         value,
         key,
         required=("name", "description", "protocols", "ports"),
-        optional=("sources", "destinations", "fqdns", "fallbackDestinations", "fallbackFqdns"),
+        optional=(
+            "sources",
+            "destinations",
+            "fqdns",
+            "fallbackDestinations",
+            "fallbackFqdns",
+            "withoutDnsProxy",
+            "when",
+            "source",
+        ),
     )
     if rule is None:
         return None
     name, description = _rule_name_and_description(problems, rule, key)
+    when, source = _when(problems, rule, key), _source(problems, rule, key)
     protocols = (
         _choices(
             problems,
@@ -406,6 +438,9 @@ def _network_rule(problems: Problems, value: object, key: str) -> NetworkRuleTem
     fqdns = _templates(problems, rule, key, "fqdns", fqdn)
     fallback_destinations = _templates(problems, rule, key, "fallbackDestinations", address)
     fallback_fqdns = _templates(problems, rule, key, "fallbackFqdns", fqdn)
+    without_dns_proxy = _templates(problems, rule, key, "withoutDnsProxy", address)
+    if "withoutDnsProxy" in rule and "fqdns" not in rule and "fallbackFqdns" not in rule:
+        problems.add(child_key(key, "withoutDnsProxy"), "only a rule with fqdns needs an alternative without DNS proxy")
     if "destinations" not in rule and "fqdns" not in rule:
         problems.add(key, "the rule has no destinations (expected destinations and/or fqdns)")
     elif ("fallbackDestinations" in rule or "fallbackFqdns" in rule) and not _all_conditional((*destinations, *fqdns)):
@@ -420,7 +455,31 @@ def _network_rule(problems: Problems, value: object, key: str) -> NetworkRuleTem
         fqdns=fqdns,
         fallback_destinations=fallback_destinations,
         fallback_fqdns=fallback_fqdns,
+        when=when,
+        source=source,
+        without_dns_proxy=without_dns_proxy,
     )
+
+
+def _when(problems: Problems, rule: Mapping[str, object], key: str) -> dict[str, object]:
+    """The facts a rule is selected by: ``when: {tunnel: legacy, private: false}``."""
+    if "when" not in rule:
+        return {}
+    when = problems.mapping(rule["when"], child_key(key, "when"), optional=tuple(FACTS))
+    result: dict[str, object] = {}
+    for fact, value in (when or {}).items():
+        allowed = FACTS[fact]
+        if value in allowed and type(value) is type(allowed[0]):
+            result[fact] = value
+        else:
+            choices = ", ".join(str(v).lower() for v in allowed)
+            problems.add(child_key(child_key(key, "when"), fact), f"{shown(value)} is not one of {choices}")
+    return result
+
+
+def _source(problems: Problems, rule: Mapping[str, object], key: str) -> str:
+    """Where a rule comes from (a documentation page and section), shown with its findings."""
+    return (problems.text(rule["source"], child_key(key, "source")) or "") if "source" in rule else ""
 
 
 def _application_rule(problems: Problems, value: object, key: str) -> ApplicationRuleTemplate | None:
@@ -428,11 +487,12 @@ def _application_rule(problems: Problems, value: object, key: str) -> Applicatio
         value,
         key,
         required=("name", "description", "protocols"),
-        optional=("sources", "fqdnTags", "targetFqdns", "fallbackFqdns"),
+        optional=("sources", "fqdnTags", "targetFqdns", "fallbackFqdns", "when", "source"),
     )
     if rule is None:
         return None
     name, description = _rule_name_and_description(problems, rule, key)
+    when, source = _when(problems, rule, key), _source(problems, rule, key)
     protocols = (
         _choices(
             problems,
@@ -467,6 +527,8 @@ def _application_rule(problems: Problems, value: object, key: str) -> Applicatio
         fqdn_tags=fqdn_tags,
         target_fqdns=target_fqdns,
         fallback_fqdns=fallback_fqdns,
+        when=when,
+        source=source,
     )
 
 
@@ -475,7 +537,11 @@ def _application_rule(problems: Problems, value: object, key: str) -> Applicatio
 
 @dataclass(frozen=True)
 class BaselineNetworkRule:
-    """A network rule the cluster must have, in the form written to ARM; ``name`` is ``<cluster>-<key>``."""
+    """A network rule the cluster must have, in the form written to ARM; ``name`` is ``<cluster>-<key>``.
+
+    ``without_dns_proxy`` are the destination addresses to write instead of ``destination_fqdns`` on a
+    firewall whose DNS proxy is off (empty: the profile gives no alternative).
+    """
 
     name: str
     key: str
@@ -485,6 +551,8 @@ class BaselineNetworkRule:
     destination_addresses: tuple[str, ...]
     destination_fqdns: tuple[str, ...]
     ports: tuple[str, ...]
+    source: str = ""
+    without_dns_proxy: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -498,26 +566,42 @@ class BaselineApplicationRule:
     protocols: tuple[tuple[str, int], ...]
     fqdn_tags: tuple[str, ...]
     target_fqdns: tuple[str, ...]
+    source: str = ""
+
+
+BaselineRule = BaselineNetworkRule | BaselineApplicationRule
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """The rules one cluster must be allowed, in profile order."""
+    """The rules one cluster must be allowed, in profile order, and the names its FQDN tags stand for."""
 
     network_rules: tuple[BaselineNetworkRule, ...]
     application_rules: tuple[BaselineApplicationRule, ...]
+    tag_contents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
-    def needs_dns_proxy(self) -> bool:
-        """True when a network rule names FQDNs, which Azure Firewall resolves only with its DNS proxy on."""
-        return any(rule.destination_fqdns for rule in self.network_rules)
+    def rules(self) -> tuple[BaselineRule, ...]:
+        return (*self.network_rules, *self.application_rules)
+
+
+def cluster_facts(cluster: ClusterConfig) -> dict[str, object]:
+    """The facts profile rules are selected by, as the configuration states them."""
+    return {
+        "tunnel": cluster.tunnel,
+        "private": cluster.private,
+        "ntp": cluster.ntp,
+        "monitoring": bool(cluster.monitor_workspace_ids),
+    }
 
 
 def expand_baseline(profile: Profile, cluster: ClusterConfig, *, egress_sources: Sequence[str]) -> Baseline:
     """The rules ``cluster`` must have under ``profile``; ``egress_sources`` are its node subnets' prefixes.
 
-    Pure and deterministic. IPv6 prefixes are skipped (Azure Firewall rules are IPv4-only).
+    Pure and deterministic. IPv6 prefixes are skipped (Azure Firewall rules are IPv4-only). A rule whose
+    ``when`` does not hold for the cluster's facts is left out.
     """
+    facts = cluster_facts(cluster)
     values: dict[str, tuple[str, ...]] = {
         "location": (cluster.location,),
         "apiServerAddress": (cluster.api_server_address,) if cluster.api_server_address else (),
@@ -525,6 +609,9 @@ def expand_baseline(profile: Profile, cluster: ClusterConfig, *, egress_sources:
         "monitorWorkspaceIds": tuple(cluster.monitor_workspace_ids),
         "egressSources": _egress_sources(cluster.name, egress_sources),
     }
+
+    def selected(when: Mapping[str, object]) -> bool:
+        return all(facts.get(fact) == value for fact, value in when.items())
 
     def sources(key: str, templates: Sequence[str]) -> tuple[str, ...]:
         filled = _fill(templates, values)
@@ -537,6 +624,8 @@ def expand_baseline(profile: Profile, cluster: ClusterConfig, *, egress_sources:
 
     network: list[BaselineNetworkRule] = []
     for rule in profile.network_rules:
+        if not selected(rule.when):
+            continue
         addresses, fqdns = _fill(rule.destinations, values), _fill(rule.fqdns, values)
         if not addresses and not fqdns:
             addresses = _fill(rule.fallback_destinations, values)
@@ -553,10 +642,14 @@ def expand_baseline(profile: Profile, cluster: ClusterConfig, *, egress_sources:
                 destination_addresses=addresses,
                 destination_fqdns=fqdns,
                 ports=rule.ports,
+                source=rule.source or profile.source,
+                without_dns_proxy=_without_dns_proxy(addresses, fqdns, _fill(rule.without_dns_proxy, values)),
             )
         )
     application: list[BaselineApplicationRule] = []
     for app_rule in profile.application_rules:
+        if not selected(app_rule.when):
+            continue
         targets = _fill(app_rule.target_fqdns, values) or _fill(app_rule.fallback_fqdns, values)
         if not targets and not app_rule.fqdn_tags:
             continue
@@ -569,9 +662,23 @@ def expand_baseline(profile: Profile, cluster: ClusterConfig, *, egress_sources:
                 protocols=app_rule.protocols,
                 fqdn_tags=app_rule.fqdn_tags,
                 target_fqdns=targets,
+                source=app_rule.source or profile.source,
             )
         )
-    return Baseline(network_rules=tuple(network), application_rules=tuple(application))
+    tags = {tag for rule in application for tag in rule.fqdn_tags}
+    return Baseline(
+        network_rules=tuple(network),
+        application_rules=tuple(application),
+        tag_contents=fqdn_tag_contents(tags, location=cluster.location, facts=facts),
+    )
+
+
+def _without_dns_proxy(
+    addresses: tuple[str, ...], fqdns: tuple[str, ...], alternative: tuple[str, ...]
+) -> tuple[str, ...]:
+    """What to write instead of FQDNs when the firewall has no DNS proxy: the addresses plus the profile's
+    alternative, or nothing when the profile gives none."""
+    return tuple(dict.fromkeys((*addresses, *alternative))) if fqdns and alternative else ()
 
 
 def _egress_sources(cluster: str, prefixes: Sequence[str]) -> tuple[str, ...]:
@@ -584,3 +691,31 @@ def _egress_sources(cluster: str, prefixes: Sequence[str]) -> tuple[str, ...]:
         if network.version == 4:
             result.setdefault(str(network), None)
     return tuple(result)
+
+
+# --- FQDN tags --------------------------------------------------------------------------------------------
+
+
+@cache
+def _fqdn_tags() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(FQDN_TAGS.read_text())
+    return {tag.casefold(): entries for tag, entries in document["tags"].items()}
+
+
+def fqdn_tag_contents(tags: Iterable[str], *, location: str, facts: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
+    """The FQDN patterns each known FQDN tag stands for, for a cluster in ``location`` with ``facts``.
+
+    A tag that is not listed in ``profiles/fqdn-tags.json`` is left out: it stays an opaque name that only
+    itself (or ``*``) matches.
+    """
+    contents: dict[str, tuple[str, ...]] = {}
+    for tag in tags:
+        entries = _fqdn_tags().get(tag.casefold())
+        if entries is None:
+            continue
+        contents[tag] = tuple(
+            entry["fqdn"].replace("{location}", location)
+            for entry in entries
+            if all(facts.get(fact) == value for fact, value in entry.get("when", {}).items())
+        )
+    return contents

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from remediation.config import Config, ConfigError, Mode, load_config
+from remediation.findings import sorted_findings
 from remediation.network import AzureNetwork
-from remediation.plan import sorted_findings
 from remediation.reconcile import ClusterResult, reconcile_clusters
 from remediation.resource_id import short_name
 from remediation.settings import sweep_concurrency

@@ -108,6 +108,10 @@ class ClusterConfig:
     dns_servers: tuple[str, ...] = ()
     monitor_workspace_ids: tuple[str, ...] = ()
     inbound: InboundConfig | None = None
+    # Facts the baseline profile selects rules by (see ``baseline.FACTS``).
+    tunnel: str = "konnectivity"
+    private: bool = False
+    ntp: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,7 @@ def _cluster(problems: Problems, value: object, key: str) -> ClusterConfig | Non
         value,
         key,
         required=("name", "location", "firewall", "routeTable", "subnets"),
-        optional=("apiServerAddress", "dnsServers", "monitorWorkspaceIds", "inbound"),
+        optional=("apiServerAddress", "dnsServers", "monitorWorkspaceIds", "inbound", "tunnel", "private", "ntp"),
     )
     if cluster is None:
         return None
@@ -234,6 +238,9 @@ def _cluster(problems: Problems, value: object, key: str) -> ClusterConfig | Non
     workspaces = _list(problems, field("monitorWorkspaceIds"), _workspace_id, allow_empty=True)
     inbound_field = field("inbound")
     inbound = _inbound(problems, *inbound_field) if inbound_field is not None else None
+    tunnel = _checked(problems, field("tunnel"), _tunnel) or "konnectivity"
+    private = _flag(problems, field("private"))
+    ntp = _flag(problems, field("ntp"))
     if name is None or location is None or firewall is None or route_table is None or subnets is None:
         return None
     return ClusterConfig(
@@ -246,7 +253,30 @@ def _cluster(problems: Problems, value: object, key: str) -> ClusterConfig | Non
         dns_servers=dns_servers or (),
         monitor_workspace_ids=workspaces or (),
         inbound=inbound,
+        tunnel=tunnel,
+        private=private,
+        ntp=ntp,
     )
+
+
+def _flag(problems: Problems, field: tuple[object, str] | None) -> bool:
+    """An optional true/false field (absent: false)."""
+    if field is None:
+        return False
+    value, key = field
+    if not isinstance(value, bool):
+        problems.add(key, f"{shown(value)} is not true or false")
+        return False
+    return value
+
+
+def _tunnel(text: str) -> str:
+    if text not in ("konnectivity", "legacy"):
+        raise ValueError(
+            f"{text!r} is not a tunnel (konnectivity: the default, konnectivity-agent over HTTPS; legacy: "
+            "tunnelfront or aks-link over UDP 1194 / TCP 9000)"
+        )
+    return text
 
 
 def _inbound(problems: Problems, value: object, key: str) -> InboundConfig | None:

@@ -138,26 +138,41 @@ def parse_change(*, event_id: str, event_type: str, data: object, event_time: st
 
 
 class Topology:
-    """What reconciles learned about each cluster's firewall: the policies (and parents) it uses.
+    """What reconciles learned about each cluster's firewall: the policies (and parents) it uses, the IP
+    Groups its rules name, and the public IPs its DNAT involves.
 
-    A change to a firewall policy or one of its rule collection groups concerns every cluster whose
-    firewall uses that policy, directly or as a parent. Kept in memory for the worker's lifetime.
+    A change to a firewall policy, one of its rule collection groups, or an IP Group concerns every cluster
+    whose firewall uses it. Kept in memory for the worker's lifetime; the triggers are its only writer.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._policies: dict[str, frozenset[str]] = {}
+        self._ip_groups: dict[str, frozenset[str]] = {}
         self._public_ips: dict[str, frozenset[str]] = {}
 
-    def learn(self, cluster: str, *, policies: Iterable[ResourceId], public_ips: Iterable[str] = ()) -> None:
-        """Remember a cluster's firewall policy chain and the public IPs its DNAT involves (lower-cased IDs)."""
+    def learn(
+        self,
+        cluster: str,
+        *,
+        policies: Iterable[str],
+        ip_groups: Iterable[str] = (),
+        public_ips: Iterable[str] = (),
+    ) -> None:
+        """Remember a cluster's firewall policy chain, IP Groups and DNAT public IPs (IDs, any case)."""
         with self._lock:
-            self._policies[cluster] = frozenset(p.key for p in policies)
+            self._policies[cluster] = frozenset(key.lower() for key in policies)
+            self._ip_groups[cluster] = frozenset(key.lower() for key in ip_groups)
             self._public_ips[cluster] = frozenset(key.lower() for key in public_ips)
 
     def policies_of(self, cluster: str) -> frozenset[str] | None:
+        """The cluster's policy chain, or ``None`` while nothing was learned about its firewall."""
         with self._lock:
             return self._policies.get(cluster)
+
+    def ip_groups_of(self, cluster: str) -> frozenset[str] | None:
+        with self._lock:
+            return self._ip_groups.get(cluster) if cluster in self._policies else None
 
     def public_ips_of(self, cluster: str) -> frozenset[str]:
         with self._lock:
@@ -182,12 +197,16 @@ def concerned_clusters(change: ResourceChange, config: Config, topology: Topolog
     for cluster in config.clusters:
         if kind == "microsoft.network/azurefirewalls":
             hit = resource == cluster.firewall
-        elif kind.startswith("microsoft.network/firewallpolicies"):
-            policies = topology.policies_of(cluster.name)
-            if policies is None:
+        elif kind.startswith("microsoft.network/firewallpolicies") or kind == "microsoft.network/ipgroups":
+            learned = (
+                topology.policies_of(cluster.name)
+                if kind != "microsoft.network/ipgroups"
+                else topology.ip_groups_of(cluster.name)
+            )
+            if learned is None:
                 unknown.append(cluster)
                 continue
-            hit = top.key in policies
+            hit = top.key in learned
         elif kind.startswith("microsoft.network/routetables"):
             hit = top == cluster.route_table
         elif kind == "microsoft.network/virtualnetworks":

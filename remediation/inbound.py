@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remediation.config import ClusterConfig
+from remediation.evaluation import Stage
+from remediation.firewall import Dialect
 from remediation.resource_id import InvalidResourceId, ResourceId
 from remediation.rules import PortSet
 
@@ -57,6 +59,7 @@ class NatRule:
     translated_port: str | None
     owned: bool  # in the owned NAT collection (of any cluster)
     wire: Json
+    where: str = ""  # for messages: where a foreign rule is ("parent policy org / group g / collection c")
 
     def publishes(self, publication: Publication) -> bool:
         return (
@@ -71,7 +74,7 @@ class NatRule:
                 yield destination, protocol, self.ports
 
 
-def parse_nat_rule(wire: Mapping[str, Any], *, owned: bool) -> NatRule:
+def parse_nat_rule(wire: Mapping[str, Any], *, owned: bool, where: str = "") -> NatRule:
     """Classic (``protocols``) or policy (``ipProtocols``) DNAT rule; ``Any`` means TCP and UDP."""
     protocols: set[str] = set()
     for value in wire.get("ipProtocols") or wire.get("protocols") or []:
@@ -87,6 +90,7 @@ def parse_nat_rule(wire: Mapping[str, Any], *, owned: bool) -> NatRule:
         translated_port=str(translated_port) if translated_port is not None else None,
         owned=owned,
         wire=dict(wire),
+        where=where,
     )
 
 
@@ -176,11 +180,17 @@ def plan_dnat(
     *,
     publications: Sequence[Publication],
     firewall_ips: Sequence[str],
+    firewall_ip_count: int,
     nat_rules: Sequence[NatRule],
-    classic: bool,
+    dialect: Dialect,
     resource: str,
 ) -> DnatPlan:
-    """This cluster's DNAT rules: keep what is right, allocate what is new, drop what is stale."""
+    """This cluster's DNAT rules: keep what is right, allocate what is new, drop what is stale.
+
+    ``nat_rules`` are every NAT rule the firewall processes (a parent policy's too: they come first, so a
+    port they take is taken); ``firewall_ip_count`` is how many public IPs the firewall has, all of which
+    count towards the limit of external destinations whichever ones are configured for DNAT.
+    """
     assert cluster.inbound is not None
     sources = list(cluster.inbound.source_addresses)
     prefix = f"{cluster.name}-dnat-".lower()
@@ -197,7 +207,7 @@ def plan_dnat(
         return not any(d == ip and p == publication.protocol and publication.port in ports for d, p, ports in occupied)
 
     def take(name: str, ip: str, publication: Publication) -> None:
-        wire = nat_rule_wire(name, publication, ip, sources=sources, classic=classic)
+        wire = nat_rule_wire(name, publication, ip, sources=sources, dialect=dialect)
         desired[name.lower()] = wire
         occupied.append((ip, publication.protocol, PortSet.parse([str(publication.port)])))
         destinations_in_use.add((ip, publication.protocol, str(publication.port)))
@@ -219,16 +229,18 @@ def plan_dnat(
         else:
             todo.append((name, publication))
 
-    limit_left = MAX_EXTERNAL_DESTINATIONS - len(firewall_ips) - len(destinations_in_use)
+    limit_left = MAX_EXTERNAL_DESTINATIONS - firewall_ip_count - len(destinations_in_use)
     for name, publication in todo:
         ip = next((ip for ip in firewall_ips if free(ip, publication)), None)
         if ip is None:
+            takers = sorted({r.where for r in others if r.where and _takes(r, publication, firewall_ips)})
+            by = f" (by {'; '.join(takers)})" if takers else ""
             findings.append(
                 InboundFinding(
                     "dnat-conflict",
                     resource,
                     f"{publication} cannot be published: port {publication.port}/{publication.protocol} "
-                    f"is taken on every firewall public IP ({', '.join(firewall_ips) or 'none'})",
+                    f"is taken on every firewall public IP ({', '.join(firewall_ips) or 'none'}){by}",
                     rule=name,
                 )
             )
@@ -274,7 +286,7 @@ def plan_dnat(
                 rule=name,
             )
         )
-    used = len(firewall_ips) + len(destinations_in_use)
+    used = firewall_ip_count + len(destinations_in_use)
     if used >= CAPACITY_WARNING * MAX_EXTERNAL_DESTINATIONS:
         findings.append(
             InboundFinding(
@@ -302,6 +314,12 @@ def plan_dnat(
     return DnatPlan(findings, list(desired.values()), host_routes, added, restored, removed)
 
 
+def _takes(rule: NatRule, publication: Publication, firewall_ips: Sequence[str]) -> bool:
+    return any(
+        d in firewall_ips and p == publication.protocol and publication.port in ports for d, p, ports in rule.occupies()
+    )
+
+
 def _same_rule(current: NatRule | None, wire: Json) -> bool:
     if current is None:
         return False
@@ -316,26 +334,31 @@ def _same_rule(current: NatRule | None, wire: Json) -> bool:
     )
 
 
-def nat_rule_wire(name: str, publication: Publication, firewall_ip: str, *, sources: list[str], classic: bool) -> Json:
-    wire: Json = {
-        "name": name,
-        "description": f"Publishes {publication.where} through the firewall (aks-egress-remediator)",
-    }
-    if not classic:
-        wire["ruleType"] = "NatRule"
-    wire["protocols" if classic else "ipProtocols"] = [publication.protocol]
-    wire["sourceAddresses"] = list(sources)
-    wire["destinationAddresses"] = [firewall_ip]
-    wire["destinationPorts"] = [str(publication.port)]
-    wire["translatedAddress"] = publication.frontend_ip
-    wire["translatedPort"] = str(publication.port)
-    return wire
+def nat_rule_wire(
+    name: str, publication: Publication, firewall_ip: str, *, sources: list[str], dialect: Dialect
+) -> Json:
+    return dialect.rule(
+        Stage.DNAT,
+        {
+            "name": name,
+            "description": f"Publishes {publication.where} through the firewall (aks-egress-remediator)",
+            "ipProtocols": [publication.protocol],
+            "sourceAddresses": list(sources),
+            "destinationAddresses": [firewall_ip],
+            "destinationPorts": [str(publication.port)],
+            "translatedAddress": publication.frontend_ip,
+            "translatedPort": str(publication.port),
+        },
+    )
 
 
-def firewall_public_ip_ids(cluster: ClusterConfig, firewall: Mapping[str, Any] | None) -> list[ResourceId]:
-    """The DNAT destinations, in order: the configured ones, else the firewall's own public IPs."""
+def firewall_public_ip_ids(
+    cluster: ClusterConfig, firewall: Mapping[str, Any] | None, *, own: bool = False
+) -> list[ResourceId]:
+    """The DNAT destinations, in order: the configured ones, else (or with ``own``) the firewall's own
+    public IPs."""
     assert cluster.inbound is not None
-    if cluster.inbound.firewall_public_ips:
+    if cluster.inbound.firewall_public_ips and not own:
         return list(cluster.inbound.firewall_public_ips)
     ids = []
     for config in (firewall or {}).get("properties", {}).get("ipConfigurations") or []:

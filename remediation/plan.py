@@ -1,118 +1,61 @@
 """Findings and the minimal writes: the pure middle of every reconcile.
 
-``plan_cluster`` takes what was read from ARM (an ``Observation``) and what the cluster must have (its
-baseline), and returns what is wrong (``Finding``) and the smallest set of writes that restores it
-(``Write``): at most one per resource, each a whole-resource body guarded by the etag that was read.
-No I/O happens here; the same plan is computed in audit mode and simply not applied.
+``plan`` takes what was read from ARM for a set of clusters (an ``Observation``) and returns what is wrong
+with each cluster (``Finding``s) and the smallest set of writes that restores it (``Write``s): one per Azure
+resource, however many of the clusters share it (a hub firewall policy serves many spokes), each a
+whole-resource body guarded by the etag that was read. No I/O happens here; the same plan is computed in
+audit mode and simply not applied.
 
 Ownership is the safety line. The remediator changes only:
-- the collections it owns (classic firewall: ``<prefix>-net`` / ``<prefix>-app``; Firewall Policy: those
-  collections inside the rule collection group it owns), and inside them only the rules named
-  ``<cluster>-<key>`` of the cluster being reconciled;
-- the cluster's default route (fixed in place, under its own name, through the route-level API), and
-- the ``routeTable`` reference of the cluster's AKS subnets.
+- the collections it owns (classic firewall: ``<prefix>-net`` / ``-app`` / ``-dnat``; Firewall Policy: those
+  collections inside the rule collection group it owns), and in them only the rules named ``<cluster>-<key>``
+  of the clusters being planned;
+- the default route and the DNAT host routes in the clusters' route tables (in place, route by route), and
+- the ``routeTable`` reference of the clusters' AKS subnets.
 Everything else is copied through untouched.
 """
 
 from __future__ import annotations
 
-import copy
-import ipaddress
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
 
+from remediation.arm import Json, Resource
 from remediation.baseline import (
     Baseline,
-    BaselineApplicationRule,
     BaselineError,
     BaselineNetworkRule,
+    BaselineRule,
     Profile,
     expand_baseline,
 )
 from remediation.config import ClusterConfig, OwnedNames
+from remediation.evaluation import Judgement, Need, PlacedRule, RuleOrder, Stage
+from remediation.findings import Finding, FindingKind
+from remediation.firewall import (
+    RuleBase,
+    firewall_private_ip,
+    ip_group_ids,
+    parse_rule,
+    policy_reference,
+    read_rule_base,
+)
 from remediation.inbound import (
     DnatPlan,
-    NatRule,
     firewall_public_ip_ids,
     frontend_publications,
     parse_nat_rule,
     plan_dnat,
 )
-from remediation.network import Resource
 from remediation.resource_id import ResourceId
-from remediation.rules import (
-    Action,
-    FilterRule,
-    PlacedRule,
-    Position,
-    RuleIndex,
-    parse_application_rule,
-    parse_network_rule,
-    same_traffic,
-)
-
-Json = dict[str, Any]
-
-PRIORITY_MIN, PRIORITY_MAX = 100, 65000
-DEFAULT_ROUTE = "0.0.0.0/0"
-
-
-class FindingKind(StrEnum):
-    MISSING_RULE = "missing-rule"
-    MODIFIED_RULE = "modified-rule"
-    SHADOWED_RULE = "shadowed-rule"
-    MODIFIED_COLLECTION = "modified-collection"
-    MISSING_ROUTE = "missing-route"
-    WRONG_NEXT_HOP = "wrong-next-hop"
-    SUBNET_NOT_ASSOCIATED = "subnet-not-associated"
-    RESOURCE_NOT_FOUND = "resource-not-found"
-    BUSY = "busy"
-    FIREWALL_FAILED = "firewall-failed"
-    DNS_PROXY_DISABLED = "dns-proxy-disabled"
-    NO_EGRESS_SOURCES = "no-egress-sources"
-    PRIORITY_TAKEN = "priority-taken"
-    MISSING_DNAT = "missing-dnat"
-    MODIFIED_DNAT = "modified-dnat"
-    STALE_DNAT = "stale-dnat"
-    DNAT_CONFLICT = "dnat-conflict"
-    DNAT_PORT_OUT_OF_RANGE = "dnat-port-out-of-range"
-    DNAT_LIMIT = "dnat-limit"
-    MISSING_HOST_ROUTE = "missing-host-route"
-    DNAT_CAPACITY = "dnat-capacity"
-    WRITE_FAILED = "write-failed"
-    ARM_UNAVAILABLE = "arm-unavailable"
-    ERROR = "error"
-
-
-# Findings that describe a choice the remediator made or a level to watch, not something wrong.
-INFORMATIONAL = frozenset({FindingKind.PRIORITY_TAKEN, FindingKind.DNAT_CAPACITY})
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something about a cluster's baseline that is not as it must be."""
-
-    kind: FindingKind
-    resource: str
-    detail: str
-    rule: str | None = None
-
-    @property
-    def blocking(self) -> bool:
-        return self.kind not in INFORMATIONAL
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": str(self.kind), "resource": self.resource, "detail": self.detail}
-        if self.rule is not None:
-            out["rule"] = self.rule
-        return out
+from remediation.routes import plan_route_table, plan_subnet, subnet_in, subnet_prefixes
+from remediation.rules import AddressSet, IpGroups, ip_group_addresses, same_traffic
 
 
 @dataclass(frozen=True)
 class Write:
-    """One etag-guarded write that restores what ``fixes`` found (``etag=None``: create if absent)."""
+    """One etag-guarded write (``etag=None``: create if absent) and the findings it fixes, of which clusters."""
 
     resource: ResourceId
     method: str
@@ -120,609 +63,483 @@ class Write:
     etag: str | None
     summary: str
     fixes: tuple[Finding, ...]
+    clusters: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Plan:
-    findings: tuple[Finding, ...]
+    """Every planned cluster's findings, and the writes (at most one per resource) that restore them."""
+
+    findings: Mapping[str, tuple[Finding, ...]]
     writes: tuple[Write, ...]
+
+    def writes_for(self, cluster: str) -> tuple[Write, ...]:
+        return tuple(w for w in self.writes if cluster in w.clusters)
 
 
 @dataclass(frozen=True)
 class Observation:
-    """What was read from ARM for one cluster (``None``: the resource does not exist)."""
+    """What was read from ARM for a set of clusters, each resource once.
 
-    firewall: Resource | None
-    # The firewall's policy first, then its base policy, and so on up the chain.
-    policies: tuple[Resource, ...] = ()
+    ``resources`` maps lower-cased IDs to what was read (``None``: it does not exist); ``rule_collection_groups``
+    lists each firewall policy's groups and ``load_balancers`` each node resource group's load balancers
+    (both keyed by the lower-cased policy ID or resource group scope).
+    """
+
+    resources: Mapping[str, Resource | None] = field(default_factory=dict)
     rule_collection_groups: Mapping[str, tuple[Resource, ...]] = field(default_factory=dict)
-    route_table: Resource | None = None
-    subnets: Mapping[ResourceId, Resource | None] = field(default_factory=dict)
-    # Inbound (only read when the cluster publishes LoadBalancer services): its load balancers, and the
-    # public IPs of their frontends and of the firewall, by lower-cased ID (``None``: does not exist).
-    load_balancers: tuple[Resource, ...] = ()
-    public_ips: Mapping[str, Resource | None] = field(default_factory=dict)
+    load_balancers: Mapping[str, tuple[Resource, ...]] = field(default_factory=dict)
 
-    def groups_of(self, policy: Resource) -> tuple[Resource, ...]:
-        return self.rule_collection_groups.get(policy.id.key, ())
+    def get(self, rid: ResourceId | str) -> Resource | None:
+        return self.resources.get(rid.key if isinstance(rid, ResourceId) else rid.lower())
 
+    def policy_chain(self, firewall: Resource) -> list[Resource]:
+        """The firewall's policy, then its parents, as far as they were read (a cycle ends the chain)."""
+        chain: list[Resource] = []
+        ref = policy_reference(firewall)
+        while ref is not None and (policy := self.get(ref)) is not None and all(p.id != policy.id for p in chain):
+            chain.append(policy)
+            base = (policy.properties.get("basePolicy") or {}).get("id")
+            ref = ResourceId.parse(str(base)) if base else None
+        return chain
 
-def plan_cluster(cluster: ClusterConfig, *, owned: OwnedNames, profile: Profile, observation: Observation) -> Plan:
-    """Everything wrong with one cluster's egress baseline, and the minimal writes that restore it."""
-    findings: list[Finding] = []
-    writes: list[Write] = []
-    rules = _plan_firewall_rules(cluster, owned=owned, profile=profile, observation=observation)
-    for part in (
-        rules,
-        _plan_default_route(cluster, owned=owned, observation=observation),
-        _plan_host_routes(cluster, owned=owned, observation=observation, dnat=rules.dnat),
-        _plan_subnets(cluster, observation=observation),
-    ):
-        findings.extend(part.findings)
-        writes.extend(part.writes)
-    return Plan(tuple(findings), tuple(writes))
+    def subnet(self, rid: ResourceId) -> Json | None:
+        """An AKS subnet, as its virtual network's body holds it."""
+        return subnet_in(self.get(rid.parent) if rid.parent else None, rid)
 
-
-# --------------------------------------------------------------------------- dialects
+    def ip_groups(self, ids: Iterable[ResourceId]) -> IpGroups:
+        groups: dict[str, AddressSet] = {}
+        for rid in ids:
+            group = self.get(rid)
+            if group is not None:
+                groups[rid.key] = ip_group_addresses(group.body)
+        return groups
 
 
-class RuleKind(StrEnum):
-    NETWORK = "network"
-    APPLICATION = "application"
+def plan(clusters: Sequence[ClusterConfig], *, owned: OwnedNames, profile: Profile, observation: Observation) -> Plan:
+    """Everything wrong with these clusters' egress baselines, and the minimal writes that restore them."""
+    builder = _Builder(clusters)
+    for cluster in clusters:
+        builder.add(cluster.name, _firewall_findings(cluster, observation))
+    host_routes: dict[str, set[str]] = defaultdict(set)
+    for group in _by_rule_base(clusters, observation, owned):
+        dnat = _FirewallPlanner(group, owned=owned, profile=profile, observation=observation, builder=builder).run()
+        for name, routes in dnat.items():
+            host_routes[name] |= routes
+    _plan_route_tables(clusters, owned=owned, observation=observation, builder=builder, host_routes=host_routes)
+    for cluster in clusters:
+        for subnet_id in cluster.subnets:
+            part = plan_subnet(subnet_id, observation.subnet(subnet_id), route_table=cluster.route_table)
+            builder.add(cluster.name, part.findings)
+            for write in part.writes:
+                builder.write(
+                    write.resource,
+                    write.body,
+                    etag=write.etag,
+                    summary=write.summary,
+                    fixes=(write.finding,),
+                    clusters=[cluster],
+                )
+    return builder.plan()
+
+
+class _Builder:
+    """Collects findings per cluster and merges writes to the same resource from several clusters."""
+
+    def __init__(self, clusters: Sequence[ClusterConfig]) -> None:
+        self._findings: dict[str, dict[tuple[str, str, str | None], Finding]] = {c.name: {} for c in clusters}
+        self._writes: dict[str, Write] = {}
+
+    def add(self, cluster: str, findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            self._findings[cluster].setdefault((finding.kind, finding.resource, finding.rule), finding)
+
+    def write(
+        self,
+        resource: ResourceId,
+        body: Json | None,
+        *,
+        etag: str | None,
+        summary: str,
+        fixes: Sequence[Finding],
+        clusters: Sequence[ClusterConfig],
+        method: str = "PUT",
+    ) -> None:
+        names = tuple(c.name for c in clusters)
+        known = self._writes.get(resource.key)
+        if known is not None:  # the same route or subnet wanted by several clusters: one write serves them all
+            names = tuple(dict.fromkeys((*known.clusters, *names)))
+            fixes = tuple(dict.fromkeys((*known.fixes, *fixes)))
+        self._writes[resource.key] = Write(resource, method, body, etag, summary, tuple(fixes), names)
+
+    def plan(self) -> Plan:
+        return Plan(
+            {cluster: tuple(found.values()) for cluster, found in self._findings.items()},
+            tuple(self._writes.values()),
+        )
+
+
+# --- Firewall rules, per rule base --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Collection:
-    """A filter rule collection as the planner sees it, classic or in a rule collection group."""
+class _RuleGroup:
+    """The clusters whose owned rules live in one resource (a classic firewall, or the owned group of a
+    firewall policy that several firewalls may share), with what they read."""
 
-    name: str
-    kind: RuleKind
-    priority: int
-    action: str
-    rules: tuple[Json, ...]
-    group: str | None = None
-    group_priority: int = 0
-    chain_order: int = 0
-
-    def location(self, policy: str | None) -> str:
-        where = f"policy {policy} / group {self.group} / " if self.group else ""
-        return f"{where}collection {self.name}"
+    target: ResourceId
+    clusters: tuple[ClusterConfig, ...]
+    firewalls: Mapping[str, Resource]  # by cluster name
+    policies: tuple[Resource, ...]
 
 
-_CATEGORY = {RuleKind.NETWORK: 1, RuleKind.APPLICATION: 2}  # DNAT (0) is evaluated first
+def _by_rule_base(
+    clusters: Sequence[ClusterConfig], observation: Observation, owned: OwnedNames
+) -> Iterable[_RuleGroup]:
+    groups: dict[str, list[tuple[ClusterConfig, Resource, list[Resource]]]] = defaultdict(list)
+    for cluster in clusters:
+        firewall = observation.get(cluster.firewall)
+        if firewall is None:
+            continue  # reported by the route planning, which needs the firewall too
+        chain = observation.policy_chain(firewall)
+        ref = policy_reference(firewall)
+        if ref is not None and not chain:
+            continue  # the policy is gone: reported below
+        key = chain[0].id.key if chain else firewall.id.key
+        groups[key].append((cluster, firewall, chain))
+    for members in groups.values():
+        chain = members[0][2]
+        target = (
+            members[0][1].id if not chain else chain[0].id.child("ruleCollectionGroups", owned.rule_collection_group)
+        )
+        yield _RuleGroup(
+            target=target,
+            clusters=tuple(c for c, _, _ in members),
+            firewalls={c.name: f for c, f, _ in members},
+            policies=tuple(chain),
+        )
 
 
-def network_rule_wire(rule: BaselineNetworkRule, *, classic: bool) -> Json:
-    wire: Json = {"name": rule.name, "description": rule.description}
-    if not classic:
-        wire["ruleType"] = "NetworkRule"
-    wire["protocols" if classic else "ipProtocols"] = list(rule.protocols)
-    wire["sourceAddresses"] = list(rule.sources)
-    if rule.destination_addresses:
-        wire["destinationAddresses"] = list(rule.destination_addresses)
-    if rule.destination_fqdns:
-        wire["destinationFqdns"] = list(rule.destination_fqdns)
-    wire["destinationPorts"] = list(rule.ports)
-    return wire
+class _FirewallPlanner:
+    """Plans one rule base: every cluster's baseline judged against it, one write for the owned collections."""
 
+    def __init__(
+        self,
+        group: _RuleGroup,
+        *,
+        owned: OwnedNames,
+        profile: Profile,
+        observation: Observation,
+        builder: _Builder,
+    ) -> None:
+        self.group = group
+        self.owned = owned
+        self.profile = profile
+        self.observation = observation
+        self.builder = builder
+        firewall = next(iter(group.firewalls.values()))
+        groups_of = {p.id.key: observation.rule_collection_groups.get(p.id.key, ()) for p in group.policies}
+        self.base: RuleBase = read_rule_base(firewall, policies=group.policies, groups_of=groups_of, owned=owned)
+        self.ip_groups = observation.ip_groups(ip_group_ids(firewall, group.policies, groups_of))
+        placed = self.base.placed(self.ip_groups)
+        self.order = RuleOrder(placed)
+        # The remediator's own rules, to leave out when judging the need they serve.
+        self.own_rules: dict[tuple[Stage, str], PlacedRule] = {
+            (stage, rule.rule.name.lower()): rule
+            for rule in placed
+            for stage, collection in self.base.owned.items()
+            if collection.existing is not None and rule.slot == self.base.slot(stage)
+        }
+        self.desired: dict[Stage, list[Json]] = {stage: list(c.rules) for stage, c in self.base.owned.items()}
+        self.changes: dict[Stage, list[tuple[str, str]]] = defaultdict(list)  # (verb, rule name)
+        self.fixes: list[Finding] = []
+        self.fixed_clusters: list[ClusterConfig] = []
 
-def application_rule_wire(rule: BaselineApplicationRule, *, classic: bool) -> Json:
-    wire: Json = {"name": rule.name, "description": rule.description}
-    if not classic:
-        wire["ruleType"] = "ApplicationRule"
-    wire["sourceAddresses"] = list(rule.sources)
-    wire["protocols"] = [{"protocolType": kind, "port": port} for kind, port in rule.protocols]
-    if rule.fqdn_tags:
-        wire["fqdnTags"] = list(rule.fqdn_tags)
-    if rule.target_fqdns:
-        wire["targetFqdns"] = list(rule.target_fqdns)
-    return wire
-
-
-def _classic_collections(firewall: Resource) -> list[Collection]:
-    props = firewall.body.get("properties", {})
-    found = []
-    for key, kind in (
-        ("networkRuleCollections", RuleKind.NETWORK),
-        ("applicationRuleCollections", RuleKind.APPLICATION),
-    ):
-        for item in props.get(key) or []:
-            cprops = item.get("properties", {})
-            found.append(
-                Collection(
-                    name=str(item.get("name", "")),
-                    kind=kind,
-                    priority=int(cprops.get("priority") or 0),
-                    action=str((cprops.get("action") or {}).get("type", "")),
-                    rules=tuple(cprops.get("rules") or ()),
-                )
-            )
-    return found
-
-
-def _policy_collections(group: Resource, *, chain_order: int) -> list[Collection]:
-    props = group.body.get("properties", {})
-    found = []
-    for item in props.get("ruleCollections") or []:
-        if item.get("ruleCollectionType") != "FirewallPolicyFilterRuleCollection":
-            continue
-        rules = tuple(item.get("rules") or ())
-        for kind, rule_type in ((RuleKind.NETWORK, "NetworkRule"), (RuleKind.APPLICATION, "ApplicationRule")):
-            of_kind = tuple(r for r in rules if r.get("ruleType") == rule_type)
-            if of_kind:
-                found.append(
-                    Collection(
-                        name=str(item.get("name", "")),
-                        kind=kind,
-                        priority=int(item.get("priority") or 0),
-                        action=str((item.get("action") or {}).get("type", "")),
-                        rules=of_kind,
-                        group=group.id.name,
-                        group_priority=int(props.get("priority") or 0),
-                        chain_order=chain_order,
+    def run(self) -> dict[str, set[str]]:
+        """Plan every cluster; returns the firewall public IPs each cluster needs host routes for."""
+        host_routes: dict[str, set[str]] = {}
+        for cluster in self.group.clusters:
+            findings: list[Finding] = []
+            firewall = self.group.firewalls[cluster.name]
+            if firewall.provisioning_state == "Failed":
+                findings.append(
+                    Finding(
+                        FindingKind.FIREWALL_FAILED,
+                        str(firewall.id),
+                        "the firewall's provisioning state is Failed: some instances may not run the current rules",
                     )
                 )
-    return found
-
-
-def _parse(rule: Json, kind: RuleKind) -> FilterRule:
-    return parse_network_rule(rule) if kind is RuleKind.NETWORK else parse_application_rule(rule)
-
-
-def _placed(collections: Iterable[tuple[Collection, str | None]]) -> list[PlacedRule]:
-    placed = []
-    for collection, policy in collections:
-        action = Action.DENY if collection.action.lower() == "deny" else Action.ALLOW
-        for index, rule in enumerate(collection.rules):
-            placed.append(
-                PlacedRule(
-                    rule=_parse(rule, collection.kind),
-                    action=action,
-                    position=_position(collection, index),
-                    location=f"{collection.location(policy)} / rule {rule.get('name', index)}",
+            baseline = self._baseline(cluster, findings)
+            if baseline is not None:
+                for rule in baseline.rules:
+                    findings += self._plan_rule(cluster, rule, baseline)
+            if cluster.inbound is not None:
+                dnat = self._plan_dnat(cluster, firewall, findings)
+                host_routes[cluster.name] = {r.firewall_ip for r in dnat.host_routes}
+            if self.base.busy:
+                findings.append(
+                    Finding(
+                        FindingKind.BUSY, str(self.base.target), f"{self.base.busy}; will not write until it finishes"
+                    )
                 )
-            )
-    return placed
+            self.builder.add(cluster.name, findings)
+            fixes = [f for f in findings if f.kind in _FIXED_BY_RULE_WRITE]
+            if fixes:
+                self.fixes += fixes
+                self.fixed_clusters.append(cluster)
+        self._emit()
+        return host_routes
 
+    # Baseline rules ----------------------------------------------------------------------------------------
 
-def _position(collection: Collection, index: int) -> Position:
-    return (
-        _CATEGORY[collection.kind],
-        collection.chain_order,
-        collection.group_priority,
-        collection.priority,
-        index,
-    )
+    def _baseline(self, cluster: ClusterConfig, findings: list[Finding]) -> Baseline | None:
+        prefixes = [p for subnet in cluster.subnets for p in subnet_prefixes(self.observation.subnet(subnet))]
+        try:
+            return expand_baseline(self.profile, cluster, egress_sources=prefixes)
+        except BaselineError as err:
+            findings.append(Finding(FindingKind.NO_EGRESS_SOURCES, str(cluster.firewall), str(err)))
+            return None
 
-
-def nearest_free_priority(wanted: int, taken: Iterable[int]) -> int:
-    """``wanted`` if free, else the closest free priority (lower first on a tie) within 100..65000."""
-    used = set(taken)
-    for distance in range(PRIORITY_MAX - PRIORITY_MIN + 1):
-        for candidate in (wanted - distance, wanted + distance):
-            if PRIORITY_MIN <= candidate <= PRIORITY_MAX and candidate not in used:
-                return candidate
-    raise ValueError("no free priority left between 100 and 65000")
-
-
-# ---------------------------------------------------------------------- firewall rules
-
-
-@dataclass
-class _Part:
-    findings: list[Finding] = field(default_factory=list)
-    writes: list[Write] = field(default_factory=list)
-    dnat: DnatPlan | None = None
-
-
-@dataclass(frozen=True)
-class _Owned:
-    """Where the cluster's baseline rules live, or will be created."""
-
-    kind: RuleKind
-    name: str
-    existing: Json | None
-    rules: tuple[Json, ...]
-    action: str
-    position: Position
-
-
-def _plan_firewall_rules(
-    cluster: ClusterConfig, *, owned: OwnedNames, profile: Profile, observation: Observation
-) -> _Part:
-    part = _Part()
-    firewall = observation.firewall
-    if firewall is None:
-        part.findings.append(
-            Finding(FindingKind.RESOURCE_NOT_FOUND, str(cluster.firewall), "the cluster's firewall does not exist")
-        )
-        return part
-    if firewall.provisioning_state == "Failed":
-        part.findings.append(
-            Finding(
-                FindingKind.FIREWALL_FAILED,
-                str(firewall.id),
-                "the firewall's provisioning state is Failed: some instances may not run the current rules",
-            )
-        )
-    baseline = _baseline(cluster, profile=profile, observation=observation, part=part)
-    if baseline is None:
-        return part
-    policy_ref = (firewall.body.get("properties", {}).get("firewallPolicy") or {}).get("id")
-    if policy_ref:
-        _plan_policy_rules(cluster, owned=owned, baseline=baseline, observation=observation, part=part)
-    else:
-        _plan_classic_rules(cluster, owned=owned, baseline=baseline, observation=observation, part=part)
-    _check_dns_proxy(baseline, firewall=firewall, observation=observation, part=part)
-    return part
-
-
-def _baseline(cluster: ClusterConfig, *, profile: Profile, observation: Observation, part: _Part) -> Baseline | None:
-    prefixes: list[str] = []
-    for subnet in observation.subnets.values():
-        if subnet is None:
-            continue
-        props = subnet.body.get("properties", {})
-        prefixes.extend(props.get("addressPrefixes") or [props.get("addressPrefix")] if props else [])
-    try:
-        return expand_baseline(profile, cluster, egress_sources=[p for p in prefixes if isinstance(p, str)])
-    except BaselineError as err:
-        part.findings.append(Finding(FindingKind.NO_EGRESS_SOURCES, str(cluster.firewall), str(err)))
-        return None
-
-
-def _wanted(baseline: Baseline, *, classic: bool) -> list[tuple[RuleKind, str, Json]]:
-    wanted = [(RuleKind.NETWORK, r.name, network_rule_wire(r, classic=classic)) for r in baseline.network_rules]
-    wanted += [
-        (RuleKind.APPLICATION, r.name, application_rule_wire(r, classic=classic)) for r in baseline.application_rules
-    ]
-    return wanted
-
-
-def _reconcile_rules(
-    cluster: ClusterConfig,
-    *,
-    baseline: Baseline,
-    classic: bool,
-    index: RuleIndex,
-    owned: Mapping[RuleKind, _Owned],
-    resource: str,
-    part: _Part,
-) -> dict[RuleKind, list[Json]]:
-    """Findings for every baseline rule, and the owned collections' desired rule lists."""
-    desired = {kind: list(o.rules) for kind, o in owned.items()}
-    for kind, name, wire in _wanted(baseline, classic=classic):
-        wanted = _parse(wire, kind)
-        collection = owned[kind]
-        rules = desired[kind]
-        current = next((i for i, r in enumerate(rules) if str(r.get("name", "")).lower() == name.lower()), None)
-        allowed_at: Position | None = collection.position
-        if current is not None:
-            if not same_traffic(_parse(rules[current], kind), wanted):
-                part.findings.append(
+    def _plan_rule(self, cluster: ClusterConfig, rule: BaselineRule, baseline: Baseline) -> list[Finding]:
+        stage = Stage.NETWORK if isinstance(rule, BaselineNetworkRule) else Stage.APPLICATION
+        base = self.base
+        resource = str(base.target)
+        collection = base.owned[stage].name
+        # The need is what the profile asks for; the wire is what can be written here (without the DNS
+        # proxy, the profile's alternative to FQDNs, or nothing).
+        wanted_wire = _rule_wire(rule, base, dns_proxy=True)
+        assert wanted_wire is not None
+        wire = _rule_wire(rule, base, dns_proxy=base.dns_proxy)
+        need = Need.of(parse_rule(stage, wanted_wire, {}), tag_contents=baseline.tag_contents)
+        rules = self.desired[stage]
+        index = next((i for i, r in enumerate(rules) if str(r.get("name", "")).lower() == rule.name.lower()), None)
+        own = self.own_rules.get((stage, rule.name.lower()))
+        judgement = self.order.judge(need, slot=base.slot(stage), ignore=[own] if own else [])
+        findings: list[Finding] = []
+        present = index is not None
+        if wire is None:
+            if present or judgement.needs_owned_rule:
+                fqdns = ", ".join(rule.destination_fqdns) if isinstance(rule, BaselineNetworkRule) else ""
+                findings.append(
+                    Finding(
+                        FindingKind.DNS_PROXY_DISABLED,
+                        resource,
+                        f"{rule.name} names FQDNs ({fqdns}) but the firewall's DNS proxy is off, so such a rule "
+                        "would match nothing; turn the proxy on (or give the profile an alternative without it)",
+                        rule=rule.name,
+                    )
+                )
+        elif index is not None:
+            current = parse_rule(stage, rules[index], self.ip_groups)
+            if not same_traffic(current, parse_rule(stage, wire, {})):
+                why = (
+                    " (TLS inspection was turned on: it rewrites ALPN and breaks the AKS tunnel)"
+                    if getattr(current, "terminate_tls", False)
+                    else ""
+                )
+                wanted = parse_rule(stage, wire, {})
+                findings.append(
                     Finding(
                         FindingKind.MODIFIED_RULE,
                         resource,
-                        f"rule {name} in {collection.name} was changed; it must allow {wanted}",
-                        rule=name,
+                        f"rule {rule.name} in {collection} was changed{why}; it must allow {wanted}",
+                        rule=rule.name,
                     )
                 )
-                rules[current] = wire
-        else:
-            coverage = index.coverage(wanted)
-            if coverage.complete:
-                allowed_at = coverage.allowed_at
-            else:
-                part.findings.append(
+                rules[index] = wire
+                self.changes[stage].append(("restore", rule.name))
+        elif judgement.needs_owned_rule:
+            findings.append(
+                Finding(
+                    FindingKind.MISSING_RULE,
+                    resource,
+                    f"{stage.name.lower()} rule {rule.name} is missing: nothing allows {judgement.missing()}",
+                    rule=rule.name,
+                )
+            )
+            rules.append(wire)
+            self.changes[stage].append(("add", rule.name))
+            present = True
+        findings += self._judgement_findings(cluster, rule, judgement, present=present, fqdn_wire=wire)
+        return findings
+
+    def _judgement_findings(
+        self, cluster: ClusterConfig, rule: BaselineRule, judgement: Judgement, *, present: bool, fqdn_wire: Json | None
+    ) -> list[Finding]:
+        resource = str(self.base.target)
+        findings = []
+        if judgement.denied_first:
+            findings.append(
+                Finding(
+                    FindingKind.SHADOWED_RULE,
+                    resource,
+                    f"{rule.name} is denied first by " + "; ".join(d.location for d in judgement.denied_first[:3]),
+                    rule=rule.name,
+                )
+            )
+        if present and judgement.overridden:
+            findings.append(
+                Finding(
+                    FindingKind.DENY_OVERRIDDEN,
+                    resource,
+                    f"{rule.name} in {self.base.owned[_stage(rule)].name} is processed before, and so overrides for "
+                    "this traffic, " + "; ".join(d.location for d in judgement.overridden[:3]),
+                    rule=rule.name,
+                )
+            )
+        carried_by_fqdn = bool(judgement.fqdn_rules) or (
+            present and judgement.needs_owned_rule and bool(fqdn_wire and fqdn_wire.get("destinationFqdns"))
+        )
+        if carried_by_fqdn and self.base.dns_proxy:
+            findings += self._dns_servers(cluster, rule)
+        return findings
+
+    def _dns_servers(self, cluster: ClusterConfig, rule: BaselineRule) -> list[Finding]:
+        """FQDN network rules match what the firewall's DNS proxy resolved: the cluster must use it as its
+        DNS server (learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules)."""
+        firewall = self.group.firewalls[cluster.name]
+        address = firewall_private_ip(firewall)
+        findings = []
+        for vnet_id in dict.fromkeys(subnet.parent for subnet in cluster.subnets if subnet.parent is not None):
+            vnet = self.observation.get(vnet_id)
+            if vnet is None:
+                continue
+            servers = (vnet.properties.get("dhcpOptions") or {}).get("dnsServers") or []
+            if address not in servers:
+                used = ", ".join(servers) if servers else "Azure-provided DNS"
+                findings.append(
                     Finding(
-                        FindingKind.MISSING_RULE,
-                        resource,
-                        f"{kind} rule {name} is missing: nothing allows {coverage.missing}",
-                        rule=name,
+                        FindingKind.DNS_PROXY_NOT_USED,
+                        str(vnet_id),
+                        f"{rule.name} relies on an FQDN network rule, which matches only what the firewall's DNS "
+                        f"proxy resolved, but virtual network {vnet_id.name} uses {used}, not the firewall "
+                        f"({address})",
+                        rule=rule.name,
                     )
                 )
-                rules.append(wire)
-        if allowed_at is not None:
-            denials = index.shadowing(wanted, before=allowed_at)
-            if denials:
-                part.findings.append(
+        return findings
+
+    # DNAT ----------------------------------------------------------------------------------------------------
+
+    def _plan_dnat(self, cluster: ClusterConfig, firewall: Resource, findings: list[Finding]) -> DnatPlan:
+        observation, base = self.observation, self.base
+        attached = {rid.key for rid in firewall_public_ip_ids(cluster, firewall.body, own=True)}
+        firewall_ips = []
+        for pip_id in firewall_public_ip_ids(cluster, firewall.body):
+            if pip_id.key not in attached:
+                findings.append(
                     Finding(
-                        FindingKind.SHADOWED_RULE,
-                        resource,
-                        f"{kind} rule {name} is denied first by " + "; ".join(d.location for d in denials[:3]),
-                        rule=name,
+                        FindingKind.DNAT_IP_NOT_ON_FIREWALL,
+                        str(pip_id),
+                        f"public IP {pip_id.name} is configured for DNAT but is not attached to firewall "
+                        f"{firewall.id.name}: traffic to it never reaches the firewall",
                     )
                 )
-    return desired
-
-
-def _plan_classic_rules(
-    cluster: ClusterConfig, *, owned: OwnedNames, baseline: Baseline, observation: Observation, part: _Part
-) -> None:
-    firewall = observation.firewall
-    assert firewall is not None
-    collections = _classic_collections(firewall)
-    index = RuleIndex(_placed((c, None) for c in collections))
-    names = {RuleKind.NETWORK: owned.network_collection, RuleKind.APPLICATION: owned.application_collection}
-    owned_collections: dict[RuleKind, _Owned] = {}
-    props = firewall.body.get("properties", {})
-    for kind, name in names.items():
-        key = "networkRuleCollections" if kind is RuleKind.NETWORK else "applicationRuleCollections"
-        existing = _named(props.get(key) or [], name)
-        view = next((c for c in collections if c.kind is kind and c.name.lower() == name.lower()), None)
-        if view is not None:
-            priority = view.priority
-        else:
-            priority = nearest_free_priority(owned.priority, (c.priority for c in collections if c.kind is kind))
-            if priority != owned.priority:
-                part.findings.append(
-                    _priority_taken(str(firewall.id), f"{kind} collection {name}", owned.priority, priority)
-                )
-        probe = Collection(name=name, kind=kind, priority=priority, action="Allow", rules=())
-        owned_collections[kind] = _Owned(
-            kind=kind,
-            name=name,
-            existing=existing,
-            rules=view.rules if view else (),
-            action=view.action if view else "Allow",
-            position=_position(probe, len(view.rules) if view else 0),
-        )
-    if firewall.provisioning_state == "Updating":
-        _busy(part, str(firewall.id), "the firewall is being updated")
-    desired = _reconcile_rules(
-        cluster,
-        baseline=baseline,
-        classic=True,
-        index=index,
-        owned=owned_collections,
-        resource=str(firewall.id),
-        part=part,
-    )
-    body = copy.deepcopy(firewall.body)
-    changed = []
-    for kind, collection in owned_collections.items():
-        if _unchanged(collection, desired[kind], part, resource=str(firewall.id)):
-            continue
-        key = "networkRuleCollections" if kind is RuleKind.NETWORK else "applicationRuleCollections"
-        items = body.setdefault("properties", {}).setdefault(key, [])
-        priority = collection.position[3]
-        new = {
-            "name": collection.name,
-            "properties": {"priority": priority, "action": {"type": "Allow"}, "rules": desired[kind]},
-        }
-        _replace_or_append(items, collection.name, new)
-        changed.append(_describe_change(collection, desired[kind]))
-    nat_collections = props.get("natRuleCollections") or []
-    existing_nat = _named(nat_collections, owned.nat_collection)
-    nat_rules = [
-        parse_nat_rule(rule, owned=item is existing_nat)
-        for item in nat_collections
-        for rule in item.get("properties", {}).get("rules") or []
-    ]
-    existing_nat_rules = tuple((existing_nat or {}).get("properties", {}).get("rules") or ())
-    desired_nat = _plan_nat(
-        cluster,
-        owned=owned,
-        observation=observation,
-        nat_rules=nat_rules,
-        existing=existing_nat_rules,
-        classic=True,
-        resource=str(firewall.id),
-        part=part,
-    )
-    if desired_nat is not None and list(existing_nat_rules) != desired_nat:
-        items = body.setdefault("properties", {}).setdefault("natRuleCollections", [])
-        if not desired_nat:
-            items[:] = [c for c in items if c is not _named(items, owned.nat_collection)]
-        else:
-            priority = int((existing_nat or {}).get("properties", {}).get("priority") or 0) or nearest_free_priority(
-                owned.priority, (int(c.get("properties", {}).get("priority") or 0) for c in nat_collections)
-            )
-            new = {
-                "name": owned.nat_collection,
-                "properties": {"priority": priority, "action": {"type": "Dnat"}, "rules": desired_nat},
-            }
-            _replace_or_append(items, owned.nat_collection, new)
-        changed.append(_describe_nat_change(owned.nat_collection, part.dnat))
-    _emit_write(part, firewall.id, body, firewall.etag, changed, busy=firewall.provisioning_state == "Updating")
-
-
-def _plan_policy_rules(
-    cluster: ClusterConfig, *, owned: OwnedNames, baseline: Baseline, observation: Observation, part: _Part
-) -> None:
-    chain = observation.policies
-    if not chain:
-        firewall = observation.firewall
-        assert firewall is not None
-        ref = firewall.body["properties"]["firewallPolicy"]["id"]
-        part.findings.append(Finding(FindingKind.RESOURCE_NOT_FOUND, str(ref), "the firewall's policy does not exist"))
-        return
-    policy = chain[0]
-    collections: list[tuple[Collection, str | None]] = []
-    for depth, each in enumerate(chain):
-        chain_order = len(chain) - 1 - depth  # parent policies' rules are evaluated first
-        for each_group in observation.groups_of(each):
-            collections.extend((c, each.id.name) for c in _policy_collections(each_group, chain_order=chain_order))
-    index = RuleIndex(_placed(collections))
-    groups = observation.groups_of(policy)
-    group = next((g for g in groups if g.id.name.lower() == owned.rule_collection_group.lower()), None)
-    group_id = group.id if group else policy.id.child("ruleCollectionGroups", owned.rule_collection_group)
-    if group is not None:
-        group_priority = int(group.body.get("properties", {}).get("priority") or owned.priority)
-    else:
-        group_priority = nearest_free_priority(
-            owned.priority, (int(g.body.get("properties", {}).get("priority") or 0) for g in groups)
-        )
-        if group_priority != owned.priority:
-            part.findings.append(
-                _priority_taken(
-                    str(policy.id),
-                    f"rule collection group {owned.rule_collection_group}",
-                    owned.priority,
-                    group_priority,
-                )
-            )
-    items = (group.body.get("properties", {}).get("ruleCollections") or []) if group else []
-    names = {RuleKind.NETWORK: owned.network_collection, RuleKind.APPLICATION: owned.application_collection}
-    inner_priority = {RuleKind.NETWORK: 100, RuleKind.APPLICATION: 200}
-    owned_collections: dict[RuleKind, _Owned] = {}
-    for kind, name in names.items():
-        existing = _named(items, name)
-        priority = int(existing.get("priority") or inner_priority[kind]) if existing else inner_priority[kind]
-        rules = tuple(existing.get("rules") or ()) if existing else ()
-        probe = Collection(
-            name=name,
-            kind=kind,
-            priority=priority,
-            action="Allow",
-            rules=(),
-            group=group_id.name,
-            group_priority=group_priority,
-            chain_order=len(chain) - 1,
-        )
-        owned_collections[kind] = _Owned(
-            kind=kind,
-            name=name,
-            existing=existing,
-            rules=rules,
-            action=str(((existing or {}).get("action") or {}).get("type", "Allow")),
-            position=_position(probe, len(rules)),
-        )
-    busy_reason = _policy_busy(observation, policy=policy, group=group)
-    if busy_reason:
-        _busy(part, str(group_id), busy_reason)
-    desired = _reconcile_rules(
-        cluster,
-        baseline=baseline,
-        classic=False,
-        index=index,
-        owned=owned_collections,
-        resource=str(group_id),
-        part=part,
-    )
-    body: Json = (
-        copy.deepcopy(group.body) if group else {"properties": {"priority": group_priority, "ruleCollections": []}}
-    )
-    collections_wire: list[Json] = body.setdefault("properties", {}).setdefault("ruleCollections", [])
-    changed = []
-    for kind, collection in owned_collections.items():
-        if _unchanged(collection, desired[kind], part, resource=str(group_id)):
-            continue
-        new = {
-            "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
-            "name": collection.name,
-            "priority": collection.position[3],
-            "action": {"type": "Allow"},
-            "rules": desired[kind],
-        }
-        _replace_or_append(collections_wire, collection.name, new)
-        changed.append(_describe_change(collection, desired[kind]))
-    existing_nat = _named(items, owned.nat_collection)
-    nat_rules = [
-        parse_nat_rule(rule, owned=each is group and item is existing_nat)
-        for each in groups
-        for item in each.body.get("properties", {}).get("ruleCollections") or []
-        if item.get("ruleCollectionType") == "FirewallPolicyNatRuleCollection"
-        for rule in item.get("rules") or []
-    ]
-    existing_nat_rules = tuple((existing_nat or {}).get("rules") or ())
-    desired_nat = _plan_nat(
-        cluster,
-        owned=owned,
-        observation=observation,
-        nat_rules=nat_rules,
-        existing=existing_nat_rules,
-        classic=False,
-        resource=str(group_id),
-        part=part,
-    )
-    if desired_nat is not None and list(existing_nat_rules) != desired_nat:
-        if not desired_nat:
-            collections_wire[:] = [
-                c for c in collections_wire if c is not _named(collections_wire, owned.nat_collection)
-            ]
-        else:
-            taken = [int(c.get("priority") or 0) for c in items if c is not existing_nat]
-            new = {
-                "ruleCollectionType": "FirewallPolicyNatRuleCollection",
-                "name": owned.nat_collection,
-                "priority": int((existing_nat or {}).get("priority") or 0) or nearest_free_priority(300, taken),
-                "action": {"type": "DNAT"},
-                "rules": desired_nat,
-            }
-            _replace_or_append(collections_wire, owned.nat_collection, new)
-        changed.append(_describe_nat_change(owned.nat_collection, part.dnat))
-    if group is None and changed:
-        changed.insert(0, f"create rule collection group {group_id.name} (priority {group_priority})")
-    _emit_write(part, group_id, body, group.etag if group else None, changed, busy=bool(busy_reason))
-
-
-def _policy_busy(observation: Observation, *, policy: Resource, group: Resource | None) -> str | None:
-    if policy.provisioning_state == "Updating":
-        return f"firewall policy {policy.id.name} is being updated"
-    if group is not None and group.provisioning_state == "Updating":
-        return f"rule collection group {group.id.name} is being updated"
-    firewall = observation.firewall
-    if firewall is not None and firewall.provisioning_state == "Updating":
-        return f"firewall {firewall.id.name} is being updated"
-    return None
-
-
-def _unchanged(collection: _Owned, desired: list[Json], part: _Part, *, resource: str) -> bool:
-    if collection.existing is None:
-        return not desired
-    if collection.action.lower() != "allow":
-        part.findings.append(
-            Finding(
-                FindingKind.MODIFIED_COLLECTION,
-                resource,
-                f"owned collection {collection.name} has action {collection.action}; it must be Allow",
-            )
-        )
-        return False
-    return list(collection.rules) == desired
-
-
-def _describe_change(collection: _Owned, desired: list[Json]) -> str:
-    if collection.existing is None:
-        return f"create {collection.name} with {len(desired)} rule(s)"
-    before = {str(r.get("name")): r for r in collection.rules}
-    added = [str(r["name"]) for r in desired if str(r.get("name")) not in before]
-    replaced = [str(r["name"]) for r in desired if str(r.get("name")) in before and before[str(r["name"])] != r]
-    parts = []
-    if added:
-        parts.append("add " + ", ".join(added))
-    if replaced:
-        parts.append("restore " + ", ".join(replaced))
-    if collection.action.lower() != "allow":
-        parts.append("set action Allow")
-    return f"{collection.name}: " + "; ".join(parts)
-
-
-def _named(items: Iterable[Json], name: str) -> Json | None:
-    return next((item for item in items if str(item.get("name", "")).lower() == name.lower()), None)
-
-
-def _replace_or_append(items: list[Json], name: str, new: Json) -> None:
-    for i, item in enumerate(items):
-        if str(item.get("name", "")).lower() == name.lower():
-            merged = copy.deepcopy(item)
-            if "properties" in new and "properties" in merged:
-                merged["properties"].update(new["properties"])
+                continue
+            pip = observation.get(pip_id)
+            address = pip.properties.get("ipAddress") if pip else None
+            if address:
+                firewall_ips.append(str(address))
             else:
-                merged.update(new)
-            items[i] = merged
+                findings.append(
+                    Finding(FindingKind.RESOURCE_NOT_FOUND, str(pip_id), "a firewall public IP for DNAT has no address")
+                )
+        load_balancers = _load_balancers_of(cluster, observation)
+        publications, problems = frontend_publications(
+            [lb.body for lb in load_balancers],
+            {
+                key: pip.body
+                for key, pip in observation.resources.items()
+                if pip is not None and "/publicipaddresses/" in key
+            },
+        )
+        nat_rules = [parse_nat_rule(rule, owned=True) for rule in self.desired[Stage.DNAT]]
+        nat_rules += [parse_nat_rule(rule, owned=False, where=where) for rule, where in base.foreign_nat()]
+        dnat = plan_dnat(
+            cluster,
+            publications=publications,
+            firewall_ips=firewall_ips,
+            firewall_ip_count=len(attached),
+            nat_rules=nat_rules,
+            dialect=base.dialect,
+            resource=str(base.target),
+        )
+        for item in [*problems, *dnat.findings]:
+            findings.append(Finding(FindingKind(item.kind), item.resource, item.detail, rule=item.rule))
+        prefix = f"{cluster.name}-dnat-".lower()
+        wanted = {str(r["name"]).lower(): r for r in dnat.rules}
+        rewritten = {name.lower() for name in (*dnat.restored, *dnat.added)}
+        desired: list[Json] = []
+        for rule in self.desired[Stage.DNAT]:
+            name = str(rule.get("name", "")).lower()
+            if not name.startswith(prefix):
+                desired.append(rule)  # another cluster's DNAT rule
+            elif name in wanted:
+                fresh = wanted.pop(name)
+                desired.append(fresh if name in rewritten else rule)  # an unchanged rule keeps its exact wire
+        desired.extend(wanted.values())
+        self.desired[Stage.DNAT] = desired
+        for verb, names in (("add", dnat.added), ("restore", dnat.restored), ("remove stale", dnat.removed)):
+            self.changes[Stage.DNAT] += [(verb, name) for name in names]
+        return dnat
+
+    # The one write -------------------------------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        base = self.base
+        changed: list[str] = []
+        resource = str(base.target)
+        collection_findings: list[Finding] = []
+        for stage, collection in base.owned.items():
+            existing = collection.existing
+            if existing is not None and stage is not Stage.DNAT and existing.action.lower() != "allow":
+                finding = Finding(
+                    FindingKind.MODIFIED_COLLECTION,
+                    resource,
+                    f"owned collection {collection.name} has action {existing.action}; it must be Allow",
+                )
+                collection_findings.append(finding)
+                self.changes[stage].append(("set action Allow on", collection.name))
+        for cluster in self.group.clusters:
+            self.builder.add(cluster.name, collection_findings)
+        if not any(self.changes.values()) or base.busy:  # a busy resource is reported, not written
             return
-    items.append(new)
+        for stage in (Stage.NETWORK, Stage.APPLICATION, Stage.DNAT):
+            verbs = self.changes.get(stage)
+            if not verbs:
+                continue
+            collection = base.owned[stage]
+            text = "; ".join(
+                f"{verb} {', '.join(n for v, n in verbs if v == verb)}" for verb in dict.fromkeys(v for v, _ in verbs)
+            )
+            changed.append(f"{collection.name}: {text}" if collection.existing else f"create {collection.name}: {text}")
+            if collection.existing is None and stage is not Stage.DNAT and base.dialect.name == "classic":
+                self._priority_taken(f"{stage.name.lower()} collection {collection.name}", collection.priority)
+        if base.creates_group:
+            changed.insert(0, f"create rule collection group {base.target.name} (priority {base.group_priority})")
+            self._priority_taken(f"rule collection group {base.target.name}", base.group_priority)
+        body = base.body({stage: self.desired[stage] for stage in self.changes if self.changes[stage]})
+        etag = base.current.etag if base.current else None
+        clusters = self.group.clusters if collection_findings else self.fixed_clusters
+        self.builder.write(
+            base.target,
+            body,
+            etag=etag,
+            summary="; ".join(changed),
+            fixes=[*self.fixes, *collection_findings],
+            clusters=clusters,
+        )
 
-
-def _emit_write(
-    part: _Part, resource: ResourceId, body: Json, etag: str | None, changed: list[str], *, busy: bool
-) -> None:
-    if not changed or busy:  # a busy resource is reported, not written
-        return
-    fixes = tuple(f for f in part.findings if f.kind in _FIXED_BY_RULE_WRITE and f.resource == str(resource))
-    part.writes.append(Write(resource, "PUT", body, etag, "; ".join(changed), fixes))
+    def _priority_taken(self, what: str, chosen: int) -> None:
+        if chosen == self.base.wanted_priority:
+            return
+        finding = Finding(
+            FindingKind.PRIORITY_TAKEN,
+            str(self.base.target),
+            f"priority {self.base.wanted_priority} is taken; {what} uses the nearest free priority {chosen}",
+        )
+        for cluster in self.group.clusters:
+            self.builder.add(cluster.name, [finding])
 
 
 _FIXED_BY_RULE_WRITE = frozenset(
@@ -737,296 +554,124 @@ _FIXED_BY_RULE_WRITE = frozenset(
 )
 
 
-# --------------------------------------------------------------------------------- inbound
+def _stage(rule: BaselineRule) -> Stage:
+    return Stage.NETWORK if isinstance(rule, BaselineNetworkRule) else Stage.APPLICATION
 
 
-def _plan_nat(
-    cluster: ClusterConfig,
+def _rule_wire(rule: BaselineRule, base: RuleBase, *, dns_proxy: bool) -> Json | None:
+    """The rule as written to this firewall; ``None`` for an FQDN network rule that cannot match here (no DNS
+    proxy) and has no alternative in the profile."""
+    if isinstance(rule, BaselineNetworkRule):
+        addresses, fqdns = rule.destination_addresses, rule.destination_fqdns
+        if fqdns and not dns_proxy:
+            if not rule.without_dns_proxy:
+                return None
+            addresses, fqdns = rule.without_dns_proxy, ()
+        fields: Json = {
+            "name": rule.name,
+            "description": rule.description,
+            "ipProtocols": list(rule.protocols),
+            "sourceAddresses": list(rule.sources),
+        }
+        if addresses:
+            fields["destinationAddresses"] = list(addresses)
+        if fqdns:
+            fields["destinationFqdns"] = list(fqdns)
+        fields["destinationPorts"] = list(rule.ports)
+        return base.dialect.rule(Stage.NETWORK, fields)
+    app: Json = {
+        "name": rule.name,
+        "description": rule.description,
+        "sourceAddresses": list(rule.sources),
+        "protocols": [{"protocolType": kind, "port": port} for kind, port in rule.protocols],
+    }
+    if rule.fqdn_tags:
+        app["fqdnTags"] = list(rule.fqdn_tags)
+    if rule.target_fqdns:
+        app["targetFqdns"] = list(rule.target_fqdns)
+    return base.dialect.rule(Stage.APPLICATION, app)
+
+
+def _load_balancers_of(cluster: ClusterConfig, observation: Observation) -> list[Resource]:
+    inbound = cluster.inbound
+    assert inbound is not None
+    if inbound.load_balancers:
+        return [lb for lb in (observation.get(rid) for rid in inbound.load_balancers) if lb is not None]
+    assert inbound.node_resource_group is not None
+    return list(observation.load_balancers.get(inbound.node_resource_group, ()))
+
+
+# --- Routes and subnets ------------------------------------------------------------------------------------
+
+
+def _plan_route_tables(
+    clusters: Sequence[ClusterConfig],
     *,
     owned: OwnedNames,
     observation: Observation,
-    nat_rules: list[NatRule],
-    existing: tuple[Json, ...],
-    classic: bool,
-    resource: str,
-    part: _Part,
-) -> list[Json] | None:
-    """The owned NAT collection's rules after this cluster's DNAT changes (None: no inbound configured)."""
-    if cluster.inbound is None:
-        return None
-    firewall = observation.firewall
-    assert firewall is not None
-    firewall_ips = []
-    for pip_id in firewall_public_ip_ids(cluster, firewall.body):
-        pip = observation.public_ips.get(pip_id.key)
-        address = pip.body.get("properties", {}).get("ipAddress") if pip else None
-        if address:
-            firewall_ips.append(str(address))
-        else:
-            part.findings.append(
-                Finding(FindingKind.RESOURCE_NOT_FOUND, str(pip_id), "a firewall public IP for DNAT has no address")
-            )
-    publications, problems = frontend_publications(
-        [lb.body for lb in observation.load_balancers],
-        {key: pip.body for key, pip in observation.public_ips.items() if pip is not None},
-    )
-    dnat = plan_dnat(
-        cluster,
-        publications=publications,
-        firewall_ips=firewall_ips,
-        nat_rules=nat_rules,
-        classic=classic,
-        resource=resource,
-    )
-    part.dnat = dnat
-    for item in [*problems, *dnat.findings]:
-        part.findings.append(Finding(FindingKind(item.kind), item.resource, item.detail, rule=item.rule))
-    prefix = f"{cluster.name}-dnat-".lower()
-    wanted = {str(r["name"]).lower(): r for r in dnat.rules}
-    rewritten = {name.lower() for name in (*dnat.restored, *dnat.added)}
-    desired: list[Json] = []
-    for rule in existing:
-        name = str(rule.get("name", "")).lower()
-        if not name.startswith(prefix):
-            desired.append(rule)  # another cluster's DNAT rule
-        elif name in wanted:
-            fresh = wanted.pop(name)
-            desired.append(fresh if name in rewritten else rule)  # an unchanged rule keeps its exact wire
-    desired.extend(wanted.values())
-    return desired
-
-
-def _describe_nat_change(name: str, dnat: DnatPlan | None) -> str:
-    assert dnat is not None
-    parts = []
-    for verb, names in (("add", dnat.added), ("restore", dnat.restored), ("remove stale", dnat.removed)):
-        if names:
-            parts.append(f"{verb} " + ", ".join(names))
-    return f"{name}: " + "; ".join(parts)
-
-
-def _plan_host_routes(
-    cluster: ClusterConfig, *, owned: OwnedNames, observation: Observation, dnat: DnatPlan | None
-) -> _Part:
-    """``<firewall public IP>/32 -> Internet`` for every firewall IP that publishes a public frontend."""
-    part = _Part()
-    table = observation.route_table
-    if dnat is None or table is None:
-        return part
-    routes = table.body.get("properties", {}).get("routes") or []
-    for host_route in dnat.host_routes:
-        current = next(
-            (r for r in routes if _same_prefix((r.get("properties") or {}).get("addressPrefix"), host_route.prefix)),
-            None,
-        )
-        if current is None:
-            name = f"{owned.collection_prefix}-fw-{host_route.firewall_ip.replace('.', '-')}"
-            finding = Finding(
-                FindingKind.MISSING_HOST_ROUTE,
-                str(table.id),
-                f"no route {host_route.prefix} -> Internet: replies from the public load balancer would go "
-                "through the firewall and be dropped (asymmetric routing)",
-                rule=name,
-            )
-            body = {"properties": {"addressPrefix": host_route.prefix, "nextHopType": "Internet"}}
-            summary = f"create route {name} {host_route.prefix} -> Internet"
-            part.writes.append(Write(table.id.child("routes", name), "PUT", body, None, summary, (finding,)))
-            part.findings.append(finding)
+    builder: _Builder,
+    host_routes: Mapping[str, set[str]],
+) -> None:
+    by_table: dict[str, list[ClusterConfig]] = defaultdict(list)
+    for cluster in clusters:
+        by_table[cluster.route_table.key].append(cluster)
+    for members in by_table.values():
+        table_id = members[0].route_table
+        table = observation.get(table_id)
+        next_hops: dict[str, list[ClusterConfig]] = defaultdict(list)
+        for cluster in members:
+            findings = []
+            if table is None:
+                findings.append(
+                    Finding(FindingKind.RESOURCE_NOT_FOUND, str(table_id), "the cluster's route table does not exist")
+                )
+            firewall = observation.get(cluster.firewall)
+            address = firewall_private_ip(firewall) if firewall else None
+            if firewall is not None and address is None:
+                findings.append(
+                    Finding(FindingKind.RESOURCE_NOT_FOUND, str(firewall.id), "the firewall has no private IP address")
+                )
+            builder.add(cluster.name, findings)
+            if address is not None:
+                next_hops[address].append(cluster)
+        if table is None or not next_hops:
             continue
-        props = current.get("properties") or {}
-        if props.get("nextHopType") == "Internet":
+        if len(next_hops) > 1:
+            detail = (
+                "clusters sharing this route table send egress to different firewalls ("
+                + ", ".join(f"{', '.join(c.name for c in cs)} -> {ip}" for ip, cs in next_hops.items())
+                + "): the table can route 0.0.0.0/0 to one of them only"
+            )
+            for cluster in members:
+                builder.add(cluster.name, [Finding(FindingKind.ERROR, str(table_id), detail)])
             continue
-        name = str(current.get("name"))
-        finding = Finding(
-            FindingKind.MISSING_HOST_ROUTE,
-            str(table.id),
-            f"route {name} sends {host_route.prefix} to {props.get('nextHopType')}, not to Internet",
-            rule=name,
+        ((next_hop, served),) = next_hops.items()
+        part = plan_route_table(
+            table,
+            next_hop=next_hop,
+            host_routes={ip for c in served for ip in host_routes.get(c.name, ())},
+            default_route_name=owned.default_route,
+            prefix=owned.collection_prefix,
         )
-        fixed = {k: v for k, v in props.items() if k not in ("provisioningState", "hasBgpOverride", "nextHopIpAddress")}
-        fixed["nextHopType"] = "Internet"
-        etag = current.get("etag") or table.etag
-        summary = f"point route {name} ({host_route.prefix}) at Internet"
-        part.writes.append(
-            Write(table.id.child("routes", name), "PUT", {"properties": fixed}, etag, summary, (finding,))
-        )
-        part.findings.append(finding)
-    return part
-
-
-def _same_prefix(prefix: object, wanted: str) -> bool:
-    try:
-        return ipaddress.ip_network(str(prefix), strict=False) == ipaddress.ip_network(wanted)
-    except ValueError:
-        return False
-
-
-def _busy(part: _Part, resource: str, reason: str) -> None:
-    part.findings.append(Finding(FindingKind.BUSY, resource, f"{reason}; will not write until it finishes"))
-
-
-def _priority_taken(resource: str, what: str, wanted: int, chosen: int) -> Finding:
-    return Finding(
-        FindingKind.PRIORITY_TAKEN,
-        resource,
-        f"priority {wanted} is taken; {what} uses the nearest free priority {chosen}",
-    )
-
-
-def _check_dns_proxy(baseline: Baseline, *, firewall: Resource, observation: Observation, part: _Part) -> None:
-    if not baseline.needs_dns_proxy:
-        return
-    enabled: bool | None = None
-    for policy in observation.policies:
-        setting = (policy.body.get("properties", {}).get("dnsSettings") or {}).get("enableProxy")
-        if setting is not None:
-            enabled = bool(setting)
-            break
-    if not observation.policies:
-        extra = firewall.body.get("properties", {}).get("additionalProperties") or {}
-        enabled = str(extra.get("Network.DNS.EnableProxy", "")).lower() == "true"
-    if not enabled:
-        fqdn_rules = ", ".join(r.name for r in baseline.network_rules if r.destination_fqdns)
-        part.findings.append(
-            Finding(
-                FindingKind.DNS_PROXY_DISABLED,
-                str(observation.policies[0].id if observation.policies else firewall.id),
-                f"the firewall's DNS proxy is off, so FQDNs in network rules ({fqdn_rules}) never match",
+        for cluster in served:
+            builder.add(cluster.name, part.findings)
+        for write in part.writes:
+            builder.write(
+                write.resource,
+                write.body,
+                etag=write.etag,
+                summary=write.summary,
+                fixes=(write.finding,),
+                clusters=served,
             )
-        )
 
 
-# ------------------------------------------------------------------------------ routes
-
-
-def firewall_private_ip(firewall: Resource) -> str | None:
-    """The firewall's current private IP: it can change after a stop/start, so always read it."""
-    props = firewall.body.get("properties", {})
-    for config in props.get("ipConfigurations") or []:
-        address = (config.get("properties") or {}).get("privateIPAddress")
-        if address:
-            return str(address)
-    hub = (props.get("hubIPAddresses") or {}).get("privateIPAddress")
-    return str(hub) if hub else None
-
-
-def _plan_default_route(cluster: ClusterConfig, *, owned: OwnedNames, observation: Observation) -> _Part:
-    part = _Part()
-    table = observation.route_table
-    if table is None:
-        part.findings.append(
-            Finding(
-                FindingKind.RESOURCE_NOT_FOUND,
-                str(cluster.route_table),
-                "the cluster's route table does not exist",
-            )
-        )
-        return part
-    if observation.firewall is None:
-        return part  # without the firewall there is no next hop to enforce; reported with the firewall
-    next_hop = firewall_private_ip(observation.firewall)
-    if next_hop is None:
-        part.findings.append(
-            Finding(
-                FindingKind.RESOURCE_NOT_FOUND,
-                str(observation.firewall.id),
-                "the firewall has no private IP address",
-            )
-        )
-        return part
-    routes = table.body.get("properties", {}).get("routes") or []
-    default = next(
-        (r for r in routes if _same_prefix((r.get("properties") or {}).get("addressPrefix"), DEFAULT_ROUTE)), None
-    )
-    if default is None:
-        route_id = table.id.child("routes", owned.default_route)
-        finding = Finding(
-            FindingKind.MISSING_ROUTE,
-            str(table.id),
-            f"no 0.0.0.0/0 route: egress bypasses the firewall (wanted: {owned.default_route} -> {next_hop})",
-            rule=owned.default_route,
-        )
-        body = {
-            "properties": {
-                "addressPrefix": "0.0.0.0/0",
-                "nextHopType": "VirtualAppliance",
-                "nextHopIpAddress": next_hop,
-            }
-        }
-        part.findings.append(finding)
-        part.writes.append(
-            Write(
-                route_id,
-                "PUT",
-                body,
-                None,
-                f"create route {owned.default_route} 0.0.0.0/0 -> {next_hop}",
-                (finding,),
-            )
-        )
-        return part
-    props = default.get("properties") or {}
-    if props.get("nextHopType") == "VirtualAppliance" and props.get("nextHopIpAddress") == next_hop:
-        return part
-    name = str(default.get("name"))
-    current = f"{props.get('nextHopType')} {props.get('nextHopIpAddress') or ''}".strip()
-    finding = Finding(
-        FindingKind.WRONG_NEXT_HOP,
-        str(table.id),
-        f"route {name} sends 0.0.0.0/0 to {current}, not to the firewall at {next_hop}",
-        rule=name,
-    )
-    fixed = {k: v for k, v in props.items() if k not in ("provisioningState", "hasBgpOverride")}
-    fixed.update({"nextHopType": "VirtualAppliance", "nextHopIpAddress": next_hop})
-    part.findings.append(finding)
-    part.writes.append(
-        Write(
-            table.id.child("routes", name),
-            "PUT",
-            {"properties": fixed},
-            default.get("etag") or table.etag,
-            f"point route {name} at the firewall ({current} -> VirtualAppliance {next_hop})",
-            (finding,),
-        )
-    )
-    return part
-
-
-def _plan_subnets(cluster: ClusterConfig, *, observation: Observation) -> _Part:
-    part = _Part()
-    for subnet_id in cluster.subnets:
-        subnet = observation.subnets.get(subnet_id)
-        if subnet is None:
-            part.findings.append(
-                Finding(FindingKind.RESOURCE_NOT_FOUND, str(subnet_id), "the AKS subnet does not exist")
-            )
-            continue
-        current = ((subnet.body.get("properties") or {}).get("routeTable") or {}).get("id")
-        if current and ResourceId.parse(current) == cluster.route_table:
-            continue
-        if current:
-            detail = f"subnet {subnet_id.name} uses route table {ResourceId.parse(current).name}"
-            detail += f", not {cluster.route_table.name}"
-        else:
-            detail = f"subnet {subnet_id.name} has no route table: egress bypasses the firewall"
-        finding = Finding(FindingKind.SUBNET_NOT_ASSOCIATED, str(subnet_id), detail)
-        body = copy.deepcopy(subnet.body)
-        body.setdefault("properties", {})["routeTable"] = {"id": str(cluster.route_table)}
-        part.findings.append(finding)
-        part.writes.append(
-            Write(
-                subnet_id,
-                "PUT",
-                body,
-                subnet.etag,
-                f"associate route table {cluster.route_table.name}",
-                (finding,),
-            )
-        )
-    return part
-
-
-def sorted_findings(findings: Sequence[Finding]) -> list[Finding]:
-    """Worst first: what breaks egress now, then what blocks the fix, then the rest."""
-    order = {kind: i for i, kind in enumerate(FindingKind)}
-    return sorted(findings, key=lambda f: order[f.kind])
+def _firewall_findings(cluster: ClusterConfig, observation: Observation) -> list[Finding]:
+    """A firewall (or its policy) that does not exist: nothing to plan against."""
+    firewall = observation.get(cluster.firewall)
+    if firewall is None:
+        return [Finding(FindingKind.RESOURCE_NOT_FOUND, str(cluster.firewall), "the cluster's firewall does not exist")]
+    ref = policy_reference(firewall)
+    if ref is not None and observation.get(ref) is None:
+        return [Finding(FindingKind.RESOURCE_NOT_FOUND, str(ref), "the firewall's policy does not exist")]
+    return []

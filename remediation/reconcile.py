@@ -1,10 +1,12 @@
-"""Observe, plan, apply for one cluster; the sweep is a loop over it.
+"""Observe, plan, apply for the clusters that share Azure resources; the sweep runs every such group.
 
-Every trigger (the Event Grid function, the nightly timer, the command line, the demo) ends here. The
-reconcile always re-reads ARM (events are hints, never the truth), plans purely, and applies each write
-with the etag it read. A 412 means someone changed the resource meanwhile: the reconcile re-reads and
-re-plans, a bounded number of times. A resource that is busy (409 ``AnotherOperationInProgress`` or
-``provisioningState: Updating``) is reported as ``busy`` and left alone.
+Every trigger (the Event Grid function, the nightly timer, the command line, the demo) ends here. Azure's
+unit is the shared resource: one hub firewall and policy serve many spoke clusters, so a reconcile takes
+a set of clusters, reads every resource they involve once, plans them together (one write per resource)
+and reports per cluster. It always re-reads ARM (events are hints, never the truth), plans purely, and
+applies each write with the etag it read. A 412 means someone changed the resource meanwhile: the
+reconcile re-reads and re-plans, a bounded number of times. A resource that is busy (409
+``AnotherOperationInProgress`` or ``provisioningState: Updating``) is reported as ``busy`` and left alone.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
+from remediation.arm import Resource
 from remediation.config import ClusterConfig, Config, Mode
-from remediation.events import Topology
+from remediation.findings import ActionStatus, Finding, FindingKind, sorted_findings
+from remediation.firewall import ip_group_ids, policy_reference
 from remediation.inbound import firewall_public_ip_ids
 from remediation.network import (
     ArmError,
@@ -28,22 +32,13 @@ from remediation.network import (
     Busy,
     NotFound,
     PreconditionFailed,
-    Resource,
     counting_calls,
 )
-from remediation.plan import Finding, FindingKind, Observation, Plan, Write, plan_cluster, sorted_findings
+from remediation.plan import Observation, Plan, Write, plan
 from remediation.resource_id import InvalidResourceId, ResourceId
 
 MAX_ATTEMPTS = 5
 MAX_POLICY_CHAIN = 8
-
-
-class ActionStatus(StrEnum):
-    APPLIED = "applied"  # ARM finished the write (the caller waited)
-    ACCEPTED = "accepted"  # ARM accepted the write; Azure is applying it
-    WOULD_APPLY = "would-apply"  # audit mode
-    BUSY = "busy"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -70,8 +65,21 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Learned:
+    """What a reconcile learned about a cluster, for the event dispatcher's cache (lower-cased IDs): the
+    firewall's policy chain, the IP Groups its rules use, and the public IPs its DNAT involves."""
+
+    policies: frozenset[str] = frozenset()
+    ip_groups: frozenset[str] = frozenset()
+    public_ips: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class ClusterResult:
-    """What one reconcile of one cluster found and did."""
+    """What one reconcile found and did for one cluster.
+
+    ``arm_calls`` are those of the whole reconcile, which ``shared_with`` other clusters may have shared.
+    """
 
     cluster: str
     mode: Mode
@@ -83,6 +91,8 @@ class ClusterResult:
     attempts: int = 1
     trigger: str = "cli"
     firewall: str = ""  # the cluster's firewall ID: the subject of audit events no ARM event caused
+    shared_with: tuple[str, ...] = ()
+    learned: Learned = field(default_factory=Learned)
 
     @property
     def resolved(self) -> set[Finding]:
@@ -128,6 +138,7 @@ class ClusterResult:
             "findings": [f.as_dict() | {"resolved": f in resolved} for f in sorted_findings(self.findings)],
             "actions": [a.as_dict() for a in self.actions],
             "armCalls": self.arm_calls,
+            "sharedWith": list(self.shared_with),
             "started": self.started.isoformat(),
             "durationSeconds": round(self.duration_seconds, 3),
             "attempts": self.attempts,
@@ -138,60 +149,170 @@ class ClusterResult:
 # ------------------------------------------------------------------------------ observe
 
 
-def observe(network: AzureNetwork, cluster: ClusterConfig) -> Observation:
-    """Read everything the cluster's baseline involves from ARM."""
-    firewall = network.find(cluster.firewall)
-    policies = read_policy_chain(network, firewall)
-    groups = {policy.id.key: tuple(network.list_rule_collection_groups(policy.id)) for policy in policies}
-    route_table = network.find(cluster.route_table)
-    subnets = {subnet: network.find(subnet) for subnet in cluster.subnets}
-    load_balancers: list[Resource] = []
-    public_ips: dict[str, Resource | None] = {}
-    if cluster.inbound is not None:
-        load_balancers = _load_balancers(network, cluster)
-        wanted = firewall_public_ip_ids(cluster, firewall.body if firewall else None)
-        for lb in load_balancers:
-            for frontend in lb.body.get("properties", {}).get("frontendIPConfigurations") or []:
-                ref = ((frontend.get("properties") or {}).get("publicIPAddress") or {}).get("id")
-                if ref:
-                    wanted.append(ResourceId.parse(ref))
-        public_ips = {pip.key: network.find(pip) for pip in dict.fromkeys(wanted)}
-    return Observation(
-        firewall=firewall,
-        policies=tuple(policies),
-        rule_collection_groups=groups,
-        route_table=route_table,
-        subnets=subnets,
-        load_balancers=tuple(load_balancers),
-        public_ips=public_ips,
-    )
+class _Reader:
+    """Reads each resource once: a missing one is remembered as ``None``."""
+
+    def __init__(self, network: AzureNetwork) -> None:
+        self.network = network
+        self.resources: dict[str, Resource | None] = {}
+        self._lock = threading.Lock()
+
+    def find(self, rid: ResourceId) -> Resource | None:
+        with self._lock:
+            if rid.key in self.resources:
+                return self.resources[rid.key]
+        found = self.network.find(rid)
+        with self._lock:
+            self.resources[rid.key] = found
+        return found
+
+    def snapshot(self) -> dict[str, Resource | None]:
+        with self._lock:
+            return dict(self.resources)
 
 
-def read_policy_chain(network: AzureNetwork, firewall: Resource | None) -> list[Resource]:
+def observe(network: AzureNetwork, clusters: Sequence[ClusterConfig], *, reader: _Reader | None = None) -> Observation:
+    """Read everything these clusters' baselines involve from ARM, each resource once (``reader`` may hold
+    what a sweep already read)."""
+    reader = reader or _Reader(network)
+    groups: dict[str, tuple[Resource, ...]] = {}
+    for cluster in clusters:
+        firewall = reader.find(cluster.firewall)
+        if firewall is None:
+            continue
+        chain = read_policy_chain(reader.find, firewall)
+        for policy in chain:
+            if policy.id.key not in groups:
+                groups[policy.id.key] = tuple(network.list_rule_collection_groups(policy.id))
+        for group_id in ip_group_ids(firewall, chain, groups):
+            reader.find(group_id)
+    load_balancers: dict[str, tuple[Resource, ...]] = {}
+    for cluster in clusters:
+        reader.find(cluster.route_table)
+        for subnet in cluster.subnets:
+            if subnet.parent is not None:
+                reader.find(subnet.parent)
+        if cluster.inbound is not None:
+            for lb in _load_balancers(network, reader, cluster, load_balancers):
+                for frontend in lb.properties.get("frontendIPConfigurations") or []:
+                    ref = ((frontend.get("properties") or {}).get("publicIPAddress") or {}).get("id")
+                    if ref:
+                        reader.find(ResourceId.parse(ref))
+            firewall = reader.find(cluster.firewall)
+            body = firewall.body if firewall else None
+            for pip in dict.fromkeys(
+                [*firewall_public_ip_ids(cluster, body), *firewall_public_ip_ids(cluster, body, own=True)]
+            ):
+                reader.find(pip)
+    wanted = set(_involved(clusters, reader, groups, load_balancers))
+    resources = {key: resource for key, resource in reader.snapshot().items() if key in wanted}
+    return Observation(resources=resources, rule_collection_groups=groups, load_balancers=load_balancers)
+
+
+def _involved(
+    clusters: Sequence[ClusterConfig],
+    reader: _Reader,
+    groups: dict[str, tuple[Resource, ...]],
+    load_balancers: dict[str, tuple[Resource, ...]],
+) -> Iterable[str]:
+    """The keys of every resource these clusters involve (a shared reader also holds other clusters')."""
+    known = reader.snapshot()
+    for cluster in clusters:
+        yield cluster.firewall.key
+        yield cluster.route_table.key
+        yield from (s.parent.key for s in cluster.subnets if s.parent is not None)
+        firewall = known.get(cluster.firewall.key)
+        if firewall is None:
+            continue
+        chain = read_policy_chain(lambda rid: known.get(rid.key), firewall)
+        yield from (p.id.key for p in chain)
+        yield from (rid.key for rid in ip_group_ids(firewall, chain, groups))
+        if cluster.inbound is not None:
+            yield from (rid.key for rid in cluster.inbound.load_balancers)
+            yield from (rid.key for rid in firewall_public_ip_ids(cluster, firewall.body))
+            yield from (rid.key for rid in firewall_public_ip_ids(cluster, firewall.body, own=True))
+            lbs = [known.get(rid.key) for rid in cluster.inbound.load_balancers]
+            lbs += list(load_balancers.get(cluster.inbound.node_resource_group or "", ()))
+            for lb in lbs:
+                for frontend in (lb.properties.get("frontendIPConfigurations") or []) if lb else []:
+                    ref = ((frontend.get("properties") or {}).get("publicIPAddress") or {}).get("id")
+                    if ref:
+                        yield str(ref).lower()
+
+
+def discover(network: AzureNetwork, clusters: Sequence[ClusterConfig]) -> dict[str, Learned]:
+    """What a cold worker needs to route policy and IP Group events: each cluster's firewall, policy chain
+    and the IP Groups its rules name (each resource read once)."""
+    reader = _Reader(network)
+    groups: dict[str, tuple[Resource, ...]] = {}
+    found: dict[str, Learned] = {}
+    for cluster in clusters:
+        firewall = reader.find(cluster.firewall)
+        if firewall is None:
+            found[cluster.name] = Learned()
+            continue
+        chain = read_policy_chain(reader.find, firewall)
+        for policy in chain:
+            if policy.id.key not in groups:
+                groups[policy.id.key] = tuple(network.list_rule_collection_groups(policy.id))
+        found[cluster.name] = Learned(
+            policies=frozenset(p.id.key for p in chain),
+            ip_groups=frozenset(rid.key for rid in ip_group_ids(firewall, chain, groups)),
+        )
+    return found
+
+
+def read_policy_chain(find: Callable[[ResourceId], Resource | None], firewall: Resource | None) -> list[Resource]:
     """The firewall's policy, then its base policy and so on (bounded; a cycle or a missing one ends it)."""
     policies: list[Resource] = []
-    ref = ((firewall.body.get("properties", {}).get("firewallPolicy") or {}).get("id")) if firewall else None
-    while ref and len(policies) < MAX_POLICY_CHAIN:
-        policy = network.find(ResourceId.parse(ref))
+    ref = policy_reference(firewall) if firewall else None
+    while ref is not None and len(policies) < MAX_POLICY_CHAIN:
+        policy = find(ref)
         if policy is None or any(p.id == policy.id for p in policies):
             break
         policies.append(policy)
-        ref = (policy.body.get("properties", {}).get("basePolicy") or {}).get("id")
+        base = (policy.properties.get("basePolicy") or {}).get("id")
+        ref = ResourceId.parse(str(base)) if base else None
     return policies
 
 
-def _load_balancers(network: AzureNetwork, cluster: ClusterConfig) -> list[Resource]:
-    """The listed load balancers that exist, or every load balancer in the node resource group."""
+def _load_balancers(
+    network: AzureNetwork, reader: _Reader, cluster: ClusterConfig, listed: dict[str, tuple[Resource, ...]]
+) -> list[Resource]:
+    """The listed load balancers that exist, or every load balancer in the node resource group (listed once)."""
     inbound = cluster.inbound
     assert inbound is not None
     if inbound.load_balancers:
-        return [lb for lb in (network.find(rid) for rid in inbound.load_balancers) if lb is not None]
-    assert inbound.node_resource_group is not None
-    _, subscription, _, resource_group = inbound.node_resource_group.strip("/").split("/")
-    try:
-        return network.list_load_balancers(subscription, resource_group)
-    except NotFound:
-        return []  # the node resource group is gone: no services to publish
+        return [lb for lb in (reader.find(rid) for rid in inbound.load_balancers) if lb is not None]
+    scope = inbound.node_resource_group
+    assert scope is not None
+    if scope not in listed:
+        _, subscription, _, resource_group = scope.strip("/").split("/")
+        try:
+            listed[scope] = tuple(network.list_load_balancers(subscription, resource_group))
+        except NotFound:
+            listed[scope] = ()  # the node resource group is gone: no services to publish
+    return list(listed[scope])
+
+
+def learned(cluster: ClusterConfig, observation: Observation) -> Learned:
+    """What the dispatcher needs to know about a cluster to route later events to it."""
+    firewall = observation.get(cluster.firewall)
+    if firewall is None:
+        return Learned()
+    chain = observation.policy_chain(firewall)
+    groups = {p.id.key: observation.rule_collection_groups.get(p.id.key, ()) for p in chain}
+    public_ips: set[str] = set()
+    if cluster.inbound is not None:
+        public_ips = {rid.key for rid in firewall_public_ip_ids(cluster, firewall.body)}
+        for key, resource in observation.resources.items():
+            if resource is not None and "/publicipaddresses/" in key:
+                public_ips.add(key)
+    return Learned(
+        policies=frozenset(p.id.key for p in chain),
+        ip_groups=frozenset(rid.key for rid in ip_group_ids(firewall, chain, groups)),
+        public_ips=frozenset(public_ips),
+    )
 
 
 # -------------------------------------------------------------------------------- apply
@@ -200,7 +321,7 @@ def _load_balancers(network: AzureNetwork, cluster: ClusterConfig) -> list[Resou
 @dataclass
 class _Applied:
     actions: list[Action] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[tuple[Write, Finding]] = field(default_factory=list)
     stale: bool = False
 
 
@@ -215,11 +336,13 @@ def _apply(plan: Plan, network: AzureNetwork, *, wait: bool) -> _Applied:
             return applied
         except Busy as err:
             applied.actions.append(_action(write, ActionStatus.BUSY, str(err)))
-            applied.findings.append(Finding(FindingKind.BUSY, str(write.resource), "another operation is in progress"))
+            applied.findings.append(
+                (write, Finding(FindingKind.BUSY, str(write.resource), "another operation is in progress"))
+            )
             continue
         except ArmError as err:
             applied.actions.append(_action(write, ActionStatus.FAILED, str(err)))
-            applied.findings.append(Finding(FindingKind.WRITE_FAILED, str(write.resource), str(err)))
+            applied.findings.append((write, Finding(FindingKind.WRITE_FAILED, str(write.resource), str(err))))
             continue
         status = ActionStatus.APPLIED if outcome.waited else ActionStatus.ACCEPTED
         applied.actions.append(_action(write, status))
@@ -243,10 +366,96 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-def _firewall_lock(cluster: ClusterConfig) -> threading.Lock:
-    """One reconcile at a time per firewall in this process: concurrent ones would only 412 each other."""
+def _firewall_locks(clusters: Sequence[ClusterConfig]) -> list[threading.Lock]:
+    """One reconcile at a time per firewall in this process (concurrent ones would only 412 each other),
+    taken in a fixed order so that two reconciles never wait for each other's locks."""
     with _locks_guard:
-        return _locks.setdefault(cluster.firewall.key, threading.Lock())
+        return [_locks.setdefault(key, threading.Lock()) for key in sorted({c.firewall.key for c in clusters})]
+
+
+def reconcile(
+    clusters: Sequence[ClusterConfig],
+    *,
+    config: Config,
+    network: AzureNetwork,
+    mode: Mode | None = None,
+    wait: bool = True,
+    trigger: str = "cli",
+    reader: _Reader | None = None,
+) -> list[ClusterResult]:
+    """Observe, plan and (in enforce mode) apply for clusters that share resources; never raises for ARM
+    trouble. One result per cluster, in the order given. ``reader`` holds reads a sweep already made
+    (used for the first attempt only: after a 412 everything is read again)."""
+    mode = mode or config.mode
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    names = [c.name for c in clusters]
+    findings: dict[str, dict[tuple[str, str, str | None], Finding]] = {name: {} for name in names}
+    actions: dict[str, list[Action]] = {name: [] for name in names}
+    knowledge: dict[str, Learned] = {}
+    attempts = 0
+
+    def note(cluster: str, finding: Finding) -> None:
+        findings[cluster].setdefault((finding.kind, finding.resource, finding.rule), finding)
+
+    with ExitStack() as stack, counting_calls() as calls:
+        for lock in _firewall_locks(clusters):
+            stack.enter_context(lock)
+        try:
+            for attempts in range(1, MAX_ATTEMPTS + 1):
+                observation = observe(network, clusters, reader=reader if attempts == 1 else None)
+                knowledge = {c.name: learned(c, observation) for c in clusters}
+                planned = plan(clusters, owned=config.owned, profile=config.profile, observation=observation)
+                for name, found in planned.findings.items():
+                    for finding in found:
+                        note(name, finding)
+                if mode is Mode.AUDIT:
+                    for write in planned.writes:
+                        for name in write.clusters:
+                            actions[name].append(_action(write, ActionStatus.WOULD_APPLY))
+                    break
+                applied = _apply(planned, network, wait=wait)
+                for action in applied.actions:
+                    write = next(w for w in planned.writes if str(w.resource) == action.resource)
+                    for name in write.clusters:
+                        actions[name].append(action)
+                for write, finding in applied.findings:
+                    for name in write.clusters:
+                        note(name, finding)
+                if not applied.stale:
+                    break
+            else:
+                for cluster in clusters:
+                    note(
+                        cluster.name,
+                        Finding(
+                            FindingKind.ERROR,
+                            str(cluster.firewall),
+                            f"resources kept changing: gave up after {MAX_ATTEMPTS} re-reads",
+                        ),
+                    )
+        except (ArmError, InvalidResourceId) as err:
+            kind = FindingKind.ARM_UNAVAILABLE if _transient(err) else FindingKind.ERROR
+            for cluster in clusters:
+                note(cluster.name, Finding(kind, str(cluster.firewall), f"reconcile failed: {err}"))
+    duration = time.perf_counter() - clock
+    return [
+        ClusterResult(
+            cluster=cluster.name,
+            mode=mode,
+            findings=tuple(findings[cluster.name].values()),
+            actions=tuple(actions[cluster.name]),
+            arm_calls=calls.as_dict(),
+            started=started,
+            duration_seconds=duration,
+            attempts=attempts,
+            trigger=trigger,
+            firewall=str(cluster.firewall),
+            shared_with=tuple(n for n in names if n != cluster.name),
+            learned=knowledge.get(cluster.name, Learned()),
+        )
+        for cluster in clusters
+    ]
 
 
 def reconcile_cluster(
@@ -257,64 +466,9 @@ def reconcile_cluster(
     mode: Mode | None = None,
     wait: bool = True,
     trigger: str = "cli",
-    topology: Topology | None = None,
 ) -> ClusterResult:
-    """Observe, plan and (in enforce mode) apply for one cluster; never raises for ARM trouble."""
-    mode = mode or config.mode
-    started = datetime.now(UTC)
-    clock = time.perf_counter()
-    findings: dict[tuple[str, str, str | None], Finding] = {}
-    actions: list[Action] = []
-    attempts = 0
-    with _firewall_lock(cluster), counting_calls() as calls:
-        try:
-            for attempts in range(1, MAX_ATTEMPTS + 1):  # noqa: B007 - reported below
-                observation = observe(network, cluster)
-                if topology is not None:
-                    topology.learn(
-                        cluster.name,
-                        policies=(p.id for p in observation.policies),
-                        public_ips=observation.public_ips,
-                    )
-                plan = plan_cluster(cluster, owned=config.owned, profile=config.profile, observation=observation)
-                for finding in plan.findings:
-                    findings.setdefault((finding.kind, finding.resource, finding.rule), finding)
-                if mode is Mode.AUDIT:
-                    actions = [_action(w, ActionStatus.WOULD_APPLY) for w in plan.writes]
-                    break
-                applied = _apply(plan, network, wait=wait)
-                actions.extend(applied.actions)
-                for finding in applied.findings:
-                    findings.setdefault((finding.kind, finding.resource, finding.rule), finding)
-                if not applied.stale:
-                    break
-            else:
-                findings.setdefault(
-                    (FindingKind.ERROR, str(cluster.firewall), None),
-                    Finding(
-                        FindingKind.ERROR,
-                        str(cluster.firewall),
-                        f"resources kept changing: gave up after {MAX_ATTEMPTS} re-reads",
-                    ),
-                )
-        except (ArmError, InvalidResourceId) as err:
-            kind = FindingKind.ARM_UNAVAILABLE if _transient(err) else FindingKind.ERROR
-            findings.setdefault(
-                (kind, str(cluster.firewall), None),
-                Finding(kind, str(cluster.firewall), f"reconcile failed: {err}"),
-            )
-    return ClusterResult(
-        cluster=cluster.name,
-        mode=mode,
-        findings=tuple(findings.values()),
-        actions=tuple(actions),
-        arm_calls=calls.as_dict(),
-        started=started,
-        duration_seconds=time.perf_counter() - clock,
-        attempts=attempts,
-        trigger=trigger,
-        firewall=str(cluster.firewall),
-    )
+    """``reconcile`` for one cluster alone (the resources it shares are planned for it only)."""
+    return reconcile([cluster], config=config, network=network, mode=mode, wait=wait, trigger=trigger)[0]
 
 
 def _transient(err: Exception) -> bool:
@@ -323,6 +477,36 @@ def _transient(err: Exception) -> bool:
         return True
     status = getattr(err, "status", None)
     return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+# -------------------------------------------------------------------------------- sweep
+
+
+def units(
+    clusters: Sequence[ClusterConfig], shared: Callable[[ClusterConfig], Iterable[str]] = lambda cluster: ()
+) -> list[list[ClusterConfig]]:
+    """The clusters grouped by the resources they share (firewall, route table, virtual network, and what
+    ``shared`` knows, such as the firewall's policy): each group is reconciled together, so no resource is
+    written by two groups at once."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for cluster in clusters:
+        keys = [cluster.firewall.key, cluster.route_table.key]
+        keys += [s.parent.key for s in cluster.subnets if s.parent is not None]
+        keys += [key.lower() for key in shared(cluster)]
+        first = root(f"cluster:{cluster.name}")
+        for key in keys:
+            parent[root(key)] = first
+    grouped: dict[str, list[ClusterConfig]] = {}
+    for cluster in clusters:
+        grouped.setdefault(root(f"cluster:{cluster.name}"), []).append(cluster)
+    return list(grouped.values())
 
 
 @dataclass(frozen=True)
@@ -370,24 +554,38 @@ def reconcile_clusters(
     wait: bool = True,
     concurrency: int = 4,
     trigger: str = "sweep",
-    topology: Topology | None = None,
     on_result: Callable[[ClusterResult], None] | None = None,
 ) -> SweepResult:
-    """Reconcile many clusters with bounded concurrency; one cluster's failure never stops the others."""
+    """Reconcile many clusters, each group of clusters that share resources together, with bounded
+    concurrency; every resource is read once, and one group's failure never stops the others."""
     started = datetime.now(UTC)
     clock = time.perf_counter()
+    reader = _Reader(network)
 
-    def one(cluster: ClusterConfig) -> ClusterResult:
-        result = reconcile_cluster(
-            cluster, config=config, network=network, mode=mode, wait=wait, trigger=trigger, topology=topology
-        )
+    def firewall(cluster: ClusterConfig) -> None:
+        # A failure here is left to the group's reconcile, which reads the firewall again and reports it.
+        with suppress(ArmError, InvalidResourceId):
+            reader.find(cluster.firewall)
+
+    def one(unit: list[ClusterConfig]) -> list[ClusterResult]:
+        results = reconcile(unit, config=config, network=network, mode=mode, wait=wait, trigger=trigger, reader=reader)
         if on_result is not None:
-            on_result(result)
-        return result
+            for result in results:
+                on_result(result)
+        return results
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="reconcile") as pool:
-        results = list(pool.map(one, clusters))
+        distinct = {c.firewall.key: c for c in clusters}
+        list(pool.map(firewall, distinct.values()))
+        firewalls = reader.snapshot()
+        grouped = units(clusters, lambda cluster: _policy_key(firewalls.get(cluster.firewall.key)))
+        results = [r for batch in pool.map(one, grouped) for r in batch]
     return SweepResult(tuple(_worst_first(results)), started, time.perf_counter() - clock)
+
+
+def _policy_key(firewall: Resource | None) -> list[str]:
+    policy = policy_reference(firewall) if firewall else None
+    return [policy.key] if policy else []
 
 
 def _worst_first(results: Iterable[ClusterResult]) -> list[ClusterResult]:

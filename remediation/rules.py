@@ -1,58 +1,41 @@
-"""The algebra of Azure Firewall filter rules: addresses, ports, protocols, coverage and shadowing.
+"""The algebra of Azure Firewall rules: addresses, ports, protocols, names, and rules read from ARM JSON.
 
-Pure Python over plain values. The planner reads a firewall's rules with ``parse_network_rule`` and
-``parse_application_rule``, places each one (``PlacedRule``: its action and its evaluation position, which
-the caller computes), and asks a ``RuleIndex`` two questions about every baseline rule:
-
-* ``coverage``: is all the traffic the rule describes allowed by Allow rules, possibly spread over
-  several rules, and from which position on?
-* ``shadowing``: which Deny rules, evaluated before a given position, intersect that traffic?
+Pure Python over plain values. ``parse_network_rule`` and ``parse_application_rule`` read a classic or a
+Firewall Policy rule (the two spell a few members differently) into one model; ``evaluation`` judges
+traffic against rules in Azure's order.
 
 Real firewalls hold values we cannot evaluate. Parsing never raises for them (unless ``strict=True``, for
-values we produce ourselves); each one is kept conservative instead, so that coverage is never claimed
-without proof and shadowing is reported only when the overlap is known:
+values we produce ourselves); each one is kept conservative instead, so that a rule is never believed to
+match traffic it might not match:
 
-* IP Groups (``sourceIpGroups``, ``destinationIpGroups``) and Kubernetes selector groups are not resolved
-  here: that part of a rule matches nothing for coverage and is ignored for shadowing.
+* IP Groups resolve to their addresses when the caller knows them (``ip_groups``); a group that could not be
+  read contributes no address. Kubernetes selector groups are not resolved: that part matches nothing.
 * A rule narrowed by geo-location filters (``sourceGeoLocations``, ``destinationGeoLocations``) matches
-  nothing and intersects nothing, since we cannot tell which addresses the filter keeps.
-* Application rules that rely on ``targetUrls`` or ``webCategories`` match nothing we can prove. An
-  application rule restricted by ``destinationAddresses`` other than ``*`` is treated the same way.
-* IPv6 entries (Azure Firewall rules do not accept them) and any other entry we cannot read are dropped,
-  so that part of the rule matches nothing and intersects nothing.
-* Address ranges never prove anything about a service tag or an FQDN (we do not know their addresses),
-  and a tag or FQDN against an address range is not counted as an intersection. Only ``*`` (the same as
-  ``0.0.0.0/0``) stands for every destination.
+  nothing, since we cannot tell which addresses the filter keeps.
+* Application rules that rely on ``targetUrls`` or ``webCategories`` match nothing we can prove.
+* IPv6 entries (Azure Firewall rules do not accept them) and any other entry we cannot read are dropped.
 * Service tags and FQDNs keep the spelling they were given (for messages) and compare case-insensitively.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
-from bisect import bisect_left, bisect_right
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property, lru_cache
-from heapq import heappop, heappush
 from typing import Any, ClassVar, Self
 
 _Interval = tuple[int, int]
-# One piece of traffic as a product of inclusive integer intervals, e.g. (destination, source, port).
-_Box = tuple[_Interval, ...]
 
 _LAST_IPV4 = (1 << 32) - 1
-# ICMP has no ports: every ICMP box uses this one dummy port interval, so ports never split ICMP traffic.
-_NO_PORTS: tuple[_Interval, ...] = ((0, 0),)
-# How many gaps ``Coverage.missing`` spells out before summarising the rest.
-_MISSING_SHOWN = 10
+ALL_ADDRESSES: _Interval = (0, _LAST_IPV4)
 
 _SERVICE_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*")
 _FQDN_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
-# Exact names, "*" and "*.<name>"; other wildcard shapes are not understood.
-_FQDN_PATTERN = re.compile(rf"\*|(?:\*\.)?{_FQDN_LABEL}(?:\.{_FQDN_LABEL})*")
+# Exact names, "*", "*.<name>" (names below it) and "*<name>" (names ending in it, itself included).
+_FQDN_PATTERN = re.compile(rf"\*|(?:\*\.?)?{_FQDN_LABEL}(?:\.{_FQDN_LABEL})*")
 _PORT_ENTRY = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
 
 
@@ -277,11 +260,14 @@ class AddressSet(_IntervalSet):
         return cls(tuple(intervals))
 
     def __str__(self) -> str:
-        return ", ".join(_address_text(low, high) for low, high in self.intervals)
+        return ", ".join(address_text(low, high) for low, high in self.intervals)
 
 
 AddressSet.ANY = AddressSet(((0, _LAST_IPV4),))
 AddressSet.EMPTY = AddressSet()
+
+# IP Group resource IDs (lower-cased) -> their addresses, for the groups that could be read.
+IpGroups = Mapping[str, AddressSet]
 
 
 def _ipv4(text: str) -> int | None:
@@ -329,7 +315,8 @@ def _dotted(value: int) -> str:
     return ".".join(str(value >> shift & 255) for shift in (24, 16, 8, 0))
 
 
-def _address_text(low: int, high: int) -> str:
+def address_text(low: int, high: int) -> str:
+    """An interval of IPv4 addresses as people write it: ``*``, an address, a CIDR or ``a-b``."""
     if (low, high) == (0, _LAST_IPV4):
         return "*"
     if low == high:
@@ -343,38 +330,44 @@ def _address_text(low: int, high: int) -> str:
 # --- Names: service tags, FQDN tags, FQDN patterns ------------------------------------------------------
 
 
-def _fqdn_name(pattern: str) -> str:
-    """The name under a ``*.`` wildcard (``*.contoso.com`` -> ``contoso.com``)."""
-    return pattern[2:] if pattern.startswith("*.") else pattern
+# FQDN patterns as Azure Firewall reads them (learn.microsoft.com/azure/firewall/firewall-faq, "How do wildcards
+# work in an application rule target FQDN?"): "*.contoso.com" matches any name below contoso.com, at any depth,
+# but not contoso.com itself; "*contoso.com" matches every name that ends in "contoso.com", contoso.com
+# included; "*" matches every name. Each pattern is therefore one exact name, or every name ending in a
+# suffix, and any two patterns are either nested or disjoint.
 
 
-def _label_suffixes(name: str) -> Iterator[str]:
-    """Proper suffixes at label boundaries: ``a.b.c`` -> ``b.c``, ``c``."""
-    while "." in name:
-        name = name.partition(".")[2]
-        yield name
+def _fqdn_body(pattern: str) -> str:
+    """The exact name, or the suffix a wildcard pattern's names end in (``*.a.com`` -> ``.a.com``)."""
+    return pattern[1:] if pattern.startswith("*") else pattern
 
 
-def _dot_prefixes(tag: str) -> Iterator[str]:
-    """Proper prefixes at dot boundaries: ``AzureCloud.westeurope`` -> ``AzureCloud``."""
-    parts = tag.split(".")
-    for end in range(1, len(parts)):
-        yield ".".join(parts[:end])
-
-
-def _fqdn_covers(pattern: str, wanted: str) -> bool:
-    """Whether every name matched by ``wanted`` is matched by ``pattern`` (both case-folded)."""
-    if pattern in ("*", wanted):
+def fqdn_covers(pattern: str, other: str) -> bool:
+    """Whether every name ``other`` matches is matched by ``pattern`` (both case-folded)."""
+    if pattern in ("*", other):
         return True
-    return pattern.startswith("*.") and wanted != "*" and _fqdn_name(wanted).endswith(pattern[1:])
+    if not pattern.startswith("*") or other == "*":
+        return False
+    return _fqdn_body(other).endswith(pattern[1:])
 
 
-def _minimal_fqdns(patterns: frozenset[str]) -> frozenset[str]:
-    return frozenset(p for p in patterns if not any(o != p and _fqdn_covers(o, p) for o in patterns))
+# Service tags nest: "<Tag>.<region>" is a part of "<Tag>", and "AzureCloud" holds every Azure datacenter public
+# address, so every Azure service tag lies inside it (learn.microsoft.com/azure/virtual-network/service-tags-overview).
+# Tags that name something else than Azure datacenter addresses are not inside AzureCloud. How two different
+# services' tags overlap is not published in a form we have offline: they are treated as disjoint.
+_NOT_AZURE_DATACENTER = frozenset({"internet", "virtualnetwork", "azureloadbalancer"})
 
 
-def _minimal_tags(tags: frozenset[str]) -> frozenset[str]:
-    return frozenset(t for t in tags if not any(parent in tags for parent in _dot_prefixes(t)))
+def tag_covers(tag: str, other: str) -> bool:
+    """Whether service tag ``tag`` holds every address of ``other`` (both case-folded)."""
+    if tag == other or other.startswith(tag + "."):
+        return True
+    return tag == "azurecloud" and other.split(".", maxsplit=1)[0] not in _NOT_AZURE_DATACENTER
+
+
+def _minimal(names: frozenset[str], covers: Callable[[str, str], bool]) -> frozenset[str]:
+    """The names no other name in the set covers: a set of names without its redundant members."""
+    return frozenset(n for n in names if not any(o != n and covers(o, n) for o in names))
 
 
 def _clean_fqdn(entry: str) -> str:
@@ -417,8 +410,17 @@ class Destinations:
         _check_names(self.fqdns, _FQDN_PATTERN, "FQDN")
 
     @classmethod
-    def parse(cls, *, addresses: object = None, fqdns: object = None, strict: bool = False) -> Destinations:
-        """Read ``destinationAddresses`` (addresses and service tags) and ``destinationFqdns``."""
+    def parse(
+        cls,
+        *,
+        addresses: object = None,
+        fqdns: object = None,
+        ip_groups: object = None,
+        groups: IpGroups | None = None,
+        strict: bool = False,
+    ) -> Destinations:
+        """Read ``destinationAddresses`` (addresses and service tags), ``destinationFqdns`` and
+        ``destinationIpGroups`` (resolved through ``groups``)."""
         ranges: list[_Interval] = []
         tags: set[str] = set()
         for entry in _wire_entries(addresses, strict=strict, what="destination address"):
@@ -430,7 +432,8 @@ class Destinations:
             elif strict:
                 raise RuleSyntaxError(f"{entry!r} is neither an IPv4 address, CIDR, range, '*' nor a service tag")
         names = _parse_names(fqdns, _FQDN_PATTERN, _clean_fqdn, strict=strict, what="FQDN")
-        return cls(addresses=AddressSet(tuple(ranges)), service_tags=frozenset(tags), fqdns=names)
+        resolved = _resolve_groups(ip_groups, groups, strict=strict)
+        return cls(addresses=AddressSet(tuple(ranges)).union(resolved), service_tags=frozenset(tags), fqdns=names)
 
     @property
     def is_empty(self) -> bool:
@@ -493,13 +496,19 @@ class AppProtocol:
 
 @dataclass(frozen=True, kw_only=True)
 class ApplicationRule:
-    """An application rule: sources, protocol:port pairs, and FQDN tags or target FQDN patterns."""
+    """An application rule: sources, protocol:port pairs, and FQDN tags or target FQDN patterns.
+
+    ``destinations`` narrows a Firewall Policy rule to packets sent to those addresses (``*`` when unset);
+    ``terminate_tls`` is TLS inspection, which rewrites the connection the client sees.
+    """
 
     name: str
     sources: AddressSet
     protocols: frozenset[AppProtocol]
     fqdn_tags: frozenset[str] = frozenset()
     target_fqdns: frozenset[str] = frozenset()
+    destinations: AddressSet = AddressSet.ANY
+    terminate_tls: bool = False
 
     def __post_init__(self) -> None:
         _check_names(self.fqdn_tags, _SERVICE_TAG, "FQDN tag")
@@ -522,37 +531,37 @@ class ApplicationRule:
 
 
 FilterRule = NetworkRule | ApplicationRule
-Position = tuple[int, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class PlacedRule:
-    """A rule where the firewall evaluates it: a smaller ``position`` is evaluated first."""
-
-    rule: FilterRule
-    action: Action
-    position: Position
-    location: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class Coverage:
-    """Whether Allow rules allow all of some wanted traffic.
-
-    ``allowed_at`` is the earliest position by which all of it is allowed: the latest position among the
-    Allow rules needed when the earliest-placed ones are preferred (None unless complete, or when nothing is
-    wanted). ``missing`` describes the first pieces no Allow rule allows ("" when complete).
-    """
-
-    complete: bool
-    allowed_at: Position | None
-    missing: str
 
 
 # --- Parsing wire rules -----------------------------------------------------------------------------------
 
-_UNRESOLVED_PARTS = ("sourceIpGroups", "destinationIpGroups", "sourceKubeSelectorGroups")
+_UNRESOLVED_PARTS = ("sourceKubeSelectorGroups",)
 _NARROWING_PARTS = ("sourceGeoLocations", "destinationGeoLocations")
+
+
+def ip_group_addresses(wire: Mapping[str, Any]) -> AddressSet:
+    """The addresses of an IP Group resource (``properties.ipAddresses``); unreadable entries are dropped."""
+    props = wire.get("properties")
+    return AddressSet.parse(props.get("ipAddresses") if isinstance(props, Mapping) else None)
+
+
+def ip_group_references(wire: Mapping[str, Any]) -> list[str]:
+    """The IP Group IDs (as written) a rule's ``sourceIpGroups`` and ``destinationIpGroups`` name."""
+    return [
+        entry.strip()
+        for key in ("sourceIpGroups", "destinationIpGroups")
+        for entry in _wire_entries(wire.get(key), strict=False, what="IP Group")
+    ]
+
+
+def _resolve_groups(references: object, groups: IpGroups | None, *, strict: bool) -> AddressSet:
+    entries = _wire_entries(references, strict=strict, what="IP Group")
+    if strict and entries:
+        raise RuleSyntaxError("IP Groups are not written by the remediator")
+    resolved = AddressSet.EMPTY
+    for entry in entries:
+        resolved = resolved.union((groups or {}).get(entry.strip().lower(), AddressSet.EMPTY))
+    return resolved
 
 
 def _wire_mapping(wire: object, *, strict: bool) -> Mapping[str, Any]:
@@ -570,30 +579,42 @@ def _refuse_in_strict(wire: Mapping[str, Any], keys: Iterable[str], *, strict: b
     return present
 
 
-def parse_network_rule(wire: Mapping[str, Any], *, strict: bool = False) -> NetworkRule:
+def parse_network_rule(wire: Mapping[str, Any], *, groups: IpGroups | None = None, strict: bool = False) -> NetworkRule:
     """Read a classic (``protocols``) or policy (``ipProtocols``) network rule from ARM JSON.
 
-    What cannot be understood matches nothing (see the module docstring); ``strict`` raises instead.
+    ``Any`` is every IP protocol, but a rule with explicit destination ports is a TCP and UDP rule
+    (learn.microsoft.com/azure/firewall/rule-processing). What cannot be understood matches nothing (see the
+    module docstring); ``strict`` raises instead.
     """
     wire = _wire_mapping(wire, strict=strict)
+    ports = PortSet.parse(wire.get("destinationPorts"), strict=strict)
     protocols: set[Protocol] = set()
     for entry in _wire_entries(wire.get("ipProtocols") or wire.get("protocols"), strict=strict, what="protocol"):
         words = _PROTOCOL_WORDS.get(entry.strip().casefold())
-        if words is not None:
-            protocols |= words
-        elif strict:
-            raise RuleSyntaxError(f"{entry!r} is not a network protocol (TCP, UDP, ICMP, Any)")
+        if words is None:
+            if strict:
+                raise RuleSyntaxError(f"{entry!r} is not a network protocol (TCP, UDP, ICMP, Any)")
+            continue
+        if len(words) > 1 and not ports.is_any:
+            words = frozenset({Protocol.TCP, Protocol.UDP})
+        protocols |= words
     _refuse_in_strict(wire, _UNRESOLVED_PARTS, strict=strict)
     narrowed = _refuse_in_strict(wire, _NARROWING_PARTS, strict=strict)
-    sources = AddressSet.parse(wire.get("sourceAddresses"), strict=strict)
+    sources = AddressSet.parse(wire.get("sourceAddresses"), strict=strict).union(
+        _resolve_groups(wire.get("sourceIpGroups"), groups, strict=strict)
+    )
     return NetworkRule(
         name=str(wire.get("name") or ""),
         protocols=frozenset(protocols),
         sources=AddressSet.EMPTY if narrowed else sources,
         destinations=Destinations.parse(
-            addresses=wire.get("destinationAddresses"), fqdns=wire.get("destinationFqdns"), strict=strict
+            addresses=wire.get("destinationAddresses"),
+            fqdns=wire.get("destinationFqdns"),
+            ip_groups=wire.get("destinationIpGroups"),
+            groups=groups,
+            strict=strict,
         ),
-        ports=PortSet.parse(wire.get("destinationPorts"), strict=strict),
+        ports=ports,
     )
 
 
@@ -611,7 +632,9 @@ def _app_protocol(entry: object) -> AppProtocol | None:
         return None
 
 
-def parse_application_rule(wire: Mapping[str, Any], *, strict: bool = False) -> ApplicationRule:
+def parse_application_rule(
+    wire: Mapping[str, Any], *, groups: IpGroups | None = None, strict: bool = False
+) -> ApplicationRule:
     """Read a classic or policy application rule from ARM JSON.
 
     What cannot be understood matches nothing (see the module docstring); ``strict`` raises instead.
@@ -627,20 +650,25 @@ def parse_application_rule(wire: Mapping[str, Any], *, strict: bool = False) -> 
             raise RuleSyntaxError(f"{entry!r} is not an application protocol and port")
     if strict and raw_protocols is not None and not isinstance(raw_protocols, list | tuple):
         raise RuleSyntaxError(f"application rule protocols must be a list, got {raw_protocols!r}")
-    _refuse_in_strict(wire, (*_UNRESOLVED_PARTS, "targetUrls", "webCategories"), strict=strict)
+    unreadable = _refuse_in_strict(wire, (*_UNRESOLVED_PARTS, "targetUrls", "webCategories"), strict=strict)
     tags = _parse_names(wire.get("fqdnTags"), _SERVICE_TAG, str.strip, strict=strict, what="FQDN tag")
     targets = _parse_names(wire.get("targetFqdns"), _FQDN_PATTERN, _clean_fqdn, strict=strict, what="FQDN")
-    destination_addresses = wire.get("destinationAddresses")
-    if destination_addresses and not AddressSet.parse(destination_addresses).is_any:
-        if strict:
-            raise RuleSyntaxError(f"rule {wire.get('name')!r}: destinationAddresses other than '*'")
+    if unreadable:
         tags = targets = frozenset()
+    destination_addresses = wire.get("destinationAddresses")
+    destinations = AddressSet.ANY if not destination_addresses else AddressSet.parse(destination_addresses)
+    if strict and not destinations.is_any:
+        raise RuleSyntaxError(f"rule {wire.get('name')!r}: destinationAddresses other than '*'")
     return ApplicationRule(
         name=str(wire.get("name") or ""),
-        sources=AddressSet.parse(wire.get("sourceAddresses"), strict=strict),
+        sources=AddressSet.parse(wire.get("sourceAddresses"), strict=strict).union(
+            _resolve_groups(wire.get("sourceIpGroups"), groups, strict=strict)
+        ),
         protocols=frozenset(protocols),
         fqdn_tags=tags,
         target_fqdns=targets,
+        destinations=destinations,
+        terminate_tls=wire.get("terminateTLS") is True,
     )
 
 
@@ -662,456 +690,31 @@ def _traffic_key(rule: FilterRule) -> tuple[object, ...]:
             protocols,
             rule.sources,
             destinations.addresses,
-            _minimal_tags(destinations.tag_keys),
-            _minimal_fqdns(destinations.fqdn_keys),
+            _minimal(destinations.tag_keys, tag_covers),
+            _minimal(destinations.fqdn_keys, fqdn_covers),
             ports,
         )
-    if not rule.protocols or rule.sources.is_empty or not (rule.tag_keys or rule.fqdn_keys):
+    if (
+        not rule.protocols
+        or rule.sources.is_empty
+        or rule.destinations.is_empty
+        or not (rule.tag_keys or rule.fqdn_keys)
+    ):
         return nothing
     if "*" in rule.fqdn_keys:
-        return ("application", rule.protocols, rule.sources, "*")
-    return ("application", rule.protocols, rule.sources, rule.tag_keys, _minimal_fqdns(rule.fqdn_keys))
+        return ("application", rule.protocols, rule.sources, rule.destinations, "*", rule.terminate_tls)
+    return (
+        "application",
+        rule.protocols,
+        rule.sources,
+        rule.destinations,
+        rule.tag_keys,
+        _minimal(rule.fqdn_keys, fqdn_covers),
+        rule.terminate_tls,
+    )
 
 
 def same_traffic(a: FilterRule, b: FilterRule) -> bool:
-    """Whether two rules match exactly the same traffic, whatever their names, order, case or spelling."""
+    """Whether two rules treat exactly the same traffic the same way, whatever their names, order, case or
+    spelling (TLS inspection counts: it changes what the client sees)."""
     return _traffic_key(a) == _traffic_key(b)
-
-
-# --- Boxes: exact coverage of products of intervals ----------------------------------------------------
-
-
-def _boxes(*dimensions: tuple[_Interval, ...]) -> list[_Box]:
-    return list(itertools.product(*dimensions))
-
-
-def _clipped(box: _Box, region: _Box) -> _Box | None:
-    clipped: list[_Interval] = []
-    for (box_low, box_high), (region_low, region_high) in zip(box, region, strict=True):
-        low, high = max(box_low, region_low), min(box_high, region_high)
-        if low > high:
-            return None
-        clipped.append((low, high))
-    return tuple(clipped)
-
-
-def _uncovered(region: _Box, cuts: Iterable[tuple[_Box, int]], *, limit: int) -> tuple[list[_Box], int | None]:
-    """Cover ``region`` with ranked boxes, exactly (no sampling).
-
-    Returns the parts no cut covers, and the largest, over the region, of the smallest rank covering each
-    point: the earliest rank by which all of it is covered. Past ``limit`` gaps the search stops early and
-    the rank is meaningless: the region is not covered, and the first gaps are enough to say why.
-    """
-    return _sweep(region, [(inside, rank) for box, rank in cuts if (inside := _clipped(box, region))], limit)
-
-
-def _sweep(region: _Box, inside: list[tuple[_Box, int]], limit: int) -> tuple[list[_Box], int | None]:
-    """``_uncovered`` for cuts already inside ``region``: one dimension per level, slab by slab."""
-    if not inside:
-        return [region], None
-    whole = [rank for box, rank in inside if box == region]
-    if whole:
-        # Nothing ranked after a cut that covers the whole region can be the smallest rank anywhere in it.
-        first = min(whole)
-        inside = [(box, rank) for box, rank in inside if rank <= first]
-        if len(inside) == 1:
-            return [], first
-    if len(region) == 1:
-        return _sweep_line(region[0], inside, limit)
-    (low, high), rest = region[0], region[1:]
-    inside.sort(key=lambda cut: cut[0][0])
-    edges = sorted({low, high + 1} | {box[0][0] for box, _ in inside} | {box[0][1] + 1 for box, _ in inside})
-    slabs: list[tuple[int, int, list[_Box]]] = []
-    latest: int | None = None
-    memo: dict[frozenset[int], tuple[list[_Box], int | None]] = {}
-    active: list[int] = []
-    next_cut = found = 0
-    for start, stop in itertools.pairwise(edges):
-        while next_cut < len(inside) and inside[next_cut][0][0][0] <= start:
-            active.append(next_cut)
-            next_cut += 1
-        active = [i for i in active if inside[i][0][0][1] >= start]
-        key = frozenset(active)
-        if key not in memo:
-            memo[key] = _sweep(rest, [(inside[i][0][1:], inside[i][1]) for i in active], limit - found)
-        gaps, last = memo[key]
-        if last is not None:
-            latest = last if latest is None else max(latest, last)
-        if slabs and slabs[-1][2] == gaps:
-            slabs[-1] = (slabs[-1][0], stop - 1, gaps)
-        else:
-            slabs.append((start, stop - 1, gaps))
-            found += len(gaps)
-            if found > limit:
-                break
-    return [((first, last), *gap) for first, last, gaps in slabs for gap in gaps], latest
-
-
-def _sweep_line(region: _Interval, cuts: list[tuple[_Box, int]], limit: int) -> tuple[list[_Box], int | None]:
-    """``_sweep`` in one dimension: walk the line keeping the smallest rank that covers each stretch."""
-    low, high = region
-    starts = sorted((box[0][0], box[0][1], rank) for box, rank in cuts)
-    gaps: list[_Box] = []
-    latest: int | None = None
-    covering: list[tuple[int, int]] = []  # heap of (rank, last covered value)
-    position, i = low, 0
-    while position <= high and len(gaps) <= limit:
-        while i < len(starts) and starts[i][0] <= position:
-            heappush(covering, (starts[i][2], starts[i][1]))
-            i += 1
-        while covering and covering[0][1] < position:
-            heappop(covering)
-        next_start = starts[i][0] if i < len(starts) else high + 1
-        if not covering:
-            gaps.append(((position, next_start - 1),))
-            position = next_start
-            continue
-        rank, end = covering[0]
-        latest = rank if latest is None else max(latest, rank)
-        position = min(end + 1, next_start)
-    return gaps, latest
-
-
-# --- The index ------------------------------------------------------------------------------------------
-
-
-class _IntervalIndex:
-    """Address intervals of rules, grouped by width so an overlap query is a few binary searches."""
-
-    def __init__(self, entries: Iterable[tuple[int, int, int]]) -> None:
-        by_width: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-        for low, high, rule_id in entries:
-            by_width[(high - low).bit_length()].append((low, high, rule_id))
-        self._groups: list[tuple[int, list[int], list[int], list[int]]] = []
-        for width, items in by_width.items():
-            items.sort()
-            starts, ends, ids = (list(column) for column in zip(*items, strict=True))
-            self._groups.append((1 << width, starts, ends, ids))
-
-    def overlapping(self, low: int, high: int) -> Iterator[int]:
-        """Ids of rules with an interval meeting ``low..high`` (an id may repeat)."""
-        for span, starts, ends, ids in self._groups:
-            # Every interval in the group is shorter than span, so only these starts can reach ``low``.
-            for k in range(bisect_left(starts, low - span + 1), bisect_right(starts, high)):
-                if ends[k] >= low:
-                    yield ids[k]
-
-
-class _NameIndex:
-    """Rules by the tags and FQDN patterns they name (keys already case-folded)."""
-
-    def __init__(self, *, tag_hierarchy: bool) -> None:
-        # Service tags nest (AzureCloud contains AzureCloud.westeurope); FQDN tags do not.
-        self._tag_hierarchy = tag_hierarchy
-        self._tags: dict[str, list[int]] = defaultdict(list)
-        self._tag_children: dict[str, list[int]] = defaultdict(list)
-        self._fqdns: dict[str, list[int]] = defaultdict(list)
-        self._below: dict[str, list[int]] = defaultdict(list)
-        self._any_fqdn: list[int] = []
-        self.named: list[int] = []
-
-    def add(self, rule_id: int, *, tags: frozenset[str], fqdns: frozenset[str]) -> None:
-        for tag in tags:
-            self._tags[tag].append(rule_id)
-            if self._tag_hierarchy:
-                for parent in _dot_prefixes(tag):
-                    self._tag_children[parent].append(rule_id)
-        for pattern in fqdns:
-            self._fqdns[pattern].append(rule_id)
-            if pattern != "*":
-                for suffix in _label_suffixes(_fqdn_name(pattern)):
-                    self._below[suffix].append(rule_id)
-        if fqdns:
-            self._any_fqdn.append(rule_id)
-        if tags or fqdns:
-            self.named.append(rule_id)
-
-    def tags_covering(self, tag: str) -> Iterator[int]:
-        yield from self._tags.get(tag, ())
-        if self._tag_hierarchy:
-            for parent in _dot_prefixes(tag):
-                yield from self._tags.get(parent, ())
-
-    def tags_intersecting(self, tag: str) -> Iterator[int]:
-        yield from self.tags_covering(tag)
-        if self._tag_hierarchy:
-            yield from self._tag_children.get(tag, ())
-
-    def fqdns_covering(self, pattern: str) -> Iterator[int]:
-        yield from self._fqdns.get(pattern, ())
-        if pattern != "*":
-            yield from self._fqdns.get("*", ())
-            for suffix in _label_suffixes(_fqdn_name(pattern)):
-                yield from self._fqdns.get("*." + suffix, ())
-
-    def fqdns_intersecting(self, pattern: str) -> Iterator[int]:
-        if pattern == "*":
-            yield from self._any_fqdn
-            return
-        yield from self.fqdns_covering(pattern)
-        if pattern.startswith("*."):
-            yield from self._below.get(pattern[2:], ())
-
-
-class _PlacedRules:
-    """The placed rules of one action, sorted by position (a rule's id is its rank) and indexed."""
-
-    def __init__(self, placed: Iterable[PlacedRule]) -> None:
-        self.placed = sorted(placed, key=lambda p: p.position)
-        self.positions = [p.position for p in self.placed]
-        self.any_destination: list[int] = []
-        self.network_names = _NameIndex(tag_hierarchy=True)
-        self.application_names: dict[AppProtocol, _NameIndex] = {}
-        intervals: list[tuple[int, int, int]] = []
-        for rule_id, placed_rule in enumerate(self.placed):
-            rule = placed_rule.rule
-            if isinstance(rule, NetworkRule):
-                destinations = rule.destinations
-                if destinations.is_any:
-                    self.any_destination.append(rule_id)
-                intervals.extend((low, high, rule_id) for low, high in destinations.addresses.intervals)
-                self.network_names.add(rule_id, tags=destinations.tag_keys, fqdns=destinations.fqdn_keys)
-            else:
-                for protocol in rule.protocols:
-                    names = self.application_names.setdefault(protocol, _NameIndex(tag_hierarchy=False))
-                    names.add(rule_id, tags=rule.tag_keys, fqdns=rule.fqdn_keys)
-        self.addresses = _IntervalIndex(intervals)
-
-    def network(self, rule_id: int) -> NetworkRule | None:
-        rule = self.placed[rule_id].rule
-        return rule if isinstance(rule, NetworkRule) else None
-
-
-def _meets_protocols(rule: NetworkRule, protocols: frozenset[Protocol], ports: PortSet) -> bool:
-    common = rule.protocols & protocols
-    return Protocol.ICMP in common or bool(common and rule.ports.intersects(ports))
-
-
-@dataclass(frozen=True)
-class _Settled:
-    """What no Allow rule allows of one piece of wanted traffic, and the rank of the last rule needed."""
-
-    remaining: list[_Box]
-    last_rank: int | None
-    describe: Callable[[_Box], str]
-
-
-class RuleIndex:
-    """Placed firewall rules, indexed to answer coverage and shadowing questions quickly."""
-
-    def __init__(self, rules: Iterable[PlacedRule]) -> None:
-        rules = list(rules)
-        self._allow = _PlacedRules(p for p in rules if p.action == Action.ALLOW)
-        self._deny = _PlacedRules(p for p in rules if p.action == Action.DENY)
-
-    def coverage(self, wanted: FilterRule) -> Coverage:
-        """Whether Allow rules together allow all of ``wanted``, from which position, and what is missing."""
-        settled = self._settle_network(wanted) if isinstance(wanted, NetworkRule) else self._settle_application(wanted)
-        gaps: list[tuple[_Settled, _Box]] = []
-        latest: int | None = None
-        for part in settled:
-            gaps += [(part, box) for box in part.remaining]
-            if len(gaps) > _MISSING_SHOWN:
-                break
-            if part.last_rank is not None:
-                latest = part.last_rank if latest is None else max(latest, part.last_rank)
-        missing = "; ".join(part.describe(box) for part, box in gaps[:_MISSING_SHOWN])
-        if len(gaps) > _MISSING_SHOWN:
-            missing += "; and more"
-        return Coverage(
-            complete=not gaps,
-            allowed_at=self._allow.positions[latest] if latest is not None and not gaps else None,
-            missing=missing,
-        )
-
-    def shadowing(self, wanted: FilterRule, *, before: Position) -> tuple[PlacedRule, ...]:
-        """Deny rules evaluated before ``before`` whose traffic is known to intersect ``wanted``."""
-        deny = self._deny
-        cutoff = bisect_left(deny.positions, before)
-        found = self._network_denials(wanted) if isinstance(wanted, NetworkRule) else self._application_denials(wanted)
-        return tuple(deny.placed[i] for i in sorted({i for i in found if i < cutoff}))
-
-    # Coverage ---------------------------------------------------------------------------------------------
-
-    def _settle(
-        self,
-        region: list[_Box],
-        candidates: Iterable[int],
-        cut: Callable[[FilterRule], list[_Box]],
-    ) -> tuple[list[_Box], int | None]:
-        """What of ``region`` no candidate allows (the first few pieces), and the rank of the last candidate
-        needed for all of it."""
-        limit = _MISSING_SHOWN
-        cuts = [(box, rank) for rank in set(candidates) for box in cut(self._allow.placed[rank].rule)]
-        remaining: list[_Box] = []
-        latest: int | None = None
-        for box in region:
-            gaps, last = _uncovered(box, cuts, limit=limit - len(remaining))
-            remaining += gaps
-            if len(remaining) > limit:
-                break
-            if last is not None:
-                latest = last if latest is None else max(latest, last)
-        return remaining, latest
-
-    def _settle_network(self, wanted: NetworkRule) -> Iterator[_Settled]:
-        allow = self._allow
-        destinations = wanted.destinations
-        for protocol in sorted(wanted.protocols):
-            ports = _NO_PORTS if protocol is Protocol.ICMP else wanted.ports.intervals
-            if wanted.sources.is_empty or not ports:
-                continue
-            if not destinations.addresses.is_empty:
-                candidates = (
-                    i for low, high in destinations.addresses.intervals for i in allow.addresses.overlapping(low, high)
-                )
-                remaining, last = self._settle(
-                    _boxes(destinations.addresses.intervals, wanted.sources.intervals, ports),
-                    self._useful_network(candidates, wanted, protocol),
-                    _network_cut(protocol, within=destinations.addresses),
-                )
-                yield _Settled(remaining, last, _network_gap(protocol, None))
-            names = allow.network_names
-            targets = [(tag, names.tags_covering(tag.casefold())) for tag in sorted(destinations.service_tags)]
-            targets += [(fqdn, names.fqdns_covering(fqdn.casefold())) for fqdn in sorted(destinations.fqdns)]
-            for target, named in targets:
-                remaining, last = self._settle(
-                    _boxes(wanted.sources.intervals, ports),
-                    self._useful_network(itertools.chain(allow.any_destination, named), wanted, protocol),
-                    _network_cut(protocol, within=None),
-                )
-                yield _Settled(remaining, last, _network_gap(protocol, target))
-
-    def _useful_network(self, candidates: Iterable[int], wanted: NetworkRule, protocol: Protocol) -> set[int]:
-        """The candidate Allow network rules that can allow some of ``wanted`` over ``protocol``."""
-        useful: set[int] = set()
-        for rule_id in set(candidates):
-            rule = self._allow.network(rule_id)
-            if (
-                rule is not None
-                and protocol in rule.protocols
-                and rule.sources.intersects(wanted.sources)
-                and (protocol is Protocol.ICMP or rule.ports.intersects(wanted.ports))
-            ):
-                useful.add(rule_id)
-        return useful
-
-    def _settle_application(self, wanted: ApplicationRule) -> Iterator[_Settled]:
-        allow = self._allow
-        if wanted.sources.is_empty:
-            return
-        for protocol in sorted(wanted.protocols):
-            # Network rules are evaluated first: TCP to * on the port lets the application traffic through.
-            network = [
-                i
-                for i in allow.any_destination
-                if (rule := allow.network(i)) is not None
-                and Protocol.TCP in rule.protocols
-                and protocol.port in rule.ports
-            ]
-            names = allow.application_names.get(protocol, _NameIndex(tag_hierarchy=False))
-            targets: list[tuple[str, Iterable[int]]] = [
-                (tag, itertools.chain(names.tags_covering(tag.casefold()), names.fqdns_covering("*")))
-                for tag in sorted(wanted.fqdn_tags)
-            ]
-            targets += [(fqdn, names.fqdns_covering(fqdn.casefold())) for fqdn in sorted(wanted.target_fqdns)]
-            for target, named in targets:
-                remaining, last = self._settle(
-                    _boxes(wanted.sources.intervals), itertools.chain(network, named), _source_cut
-                )
-                yield _Settled(remaining, last, _application_gap(protocol, target))
-
-    # Shadowing --------------------------------------------------------------------------------------------
-
-    def _network_denials(self, wanted: NetworkRule) -> Iterator[int]:
-        deny = self._deny
-        destinations = wanted.destinations
-        candidates: list[Iterable[int]] = [
-            deny.addresses.overlapping(low, high) for low, high in destinations.addresses.intervals
-        ]
-        if destinations.is_any:
-            candidates.append(deny.network_names.named)
-        if destinations.service_tags or destinations.fqdns:
-            candidates.append(deny.any_destination)
-        candidates += [deny.network_names.tags_intersecting(tag) for tag in destinations.tag_keys]
-        candidates += [deny.network_names.fqdns_intersecting(fqdn) for fqdn in destinations.fqdn_keys]
-        for rule_id in set(itertools.chain.from_iterable(candidates)):
-            rule = deny.network(rule_id)
-            if (
-                rule is not None
-                and rule.sources.intersects(wanted.sources)
-                and _meets_protocols(rule, wanted.protocols, wanted.ports)
-            ):
-                yield rule_id
-
-    def _application_denials(self, wanted: ApplicationRule) -> Iterator[int]:
-        deny = self._deny
-        if wanted.sources.is_empty or not wanted.protocols:
-            return
-        network: list[Iterable[int]] = [deny.any_destination]
-        network += [deny.network_names.fqdns_intersecting(fqdn) for fqdn in wanted.fqdn_keys]
-        wanted_ports = PortSet(tuple((p.port, p.port) for p in wanted.protocols))
-        if wanted.tag_keys or wanted.fqdn_keys:
-            for rule_id in set(itertools.chain.from_iterable(network)):
-                rule = deny.network(rule_id)
-                if (
-                    rule is not None
-                    and Protocol.TCP in rule.protocols
-                    and rule.ports.intersects(wanted_ports)
-                    and rule.sources.intersects(wanted.sources)
-                ):
-                    yield rule_id
-        application: list[Iterable[int]] = []
-        for protocol in wanted.protocols:
-            names = deny.application_names.get(protocol)
-            if names is None:
-                continue
-            if "*" in wanted.fqdn_keys:
-                application.append(names.named)
-                continue
-            application += [names.tags_intersecting(tag) for tag in wanted.tag_keys]
-            if wanted.tag_keys:
-                application.append(names.fqdns_covering("*"))
-            application += [names.fqdns_intersecting(fqdn) for fqdn in wanted.fqdn_keys]
-        for rule_id in set(itertools.chain.from_iterable(application)):
-            if deny.placed[rule_id].rule.sources.intersects(wanted.sources):
-                yield rule_id
-
-
-def _source_cut(rule: FilterRule) -> list[_Box]:
-    return _boxes(rule.sources.intervals)
-
-
-def _network_cut(protocol: Protocol, *, within: AddressSet | None) -> Callable[[FilterRule], list[_Box]]:
-    """Boxes of a network rule: (destination within ``within``,) source, port; ``within=None`` for a name."""
-
-    def cut(rule: FilterRule) -> list[_Box]:
-        assert isinstance(rule, NetworkRule)
-        ports = _NO_PORTS if protocol is Protocol.ICMP else rule.ports.intervals
-        if within is None:
-            return _boxes(rule.sources.intervals, ports)
-        reach = _intersection(rule.destinations.addresses.intervals, within.intervals)
-        return _boxes(reach, rule.sources.intervals, ports)
-
-    return cut
-
-
-def _network_gap(protocol: Protocol, target: str | None) -> Callable[[_Box], str]:
-    """Describe a missing box: (destination,) source, port; ``target`` names a tag or FQDN destination."""
-
-    def describe(box: _Box) -> str:
-        if target is None:
-            destination, sources, ports = _address_text(*box[0]), box[1], box[2]
-        else:
-            destination, (sources, ports) = target, box
-        port_text = "" if protocol is Protocol.ICMP else f" {PortSet((ports,))}"
-        return f"{protocol}{port_text} from {_address_text(*sources)} to {destination}"
-
-    return describe
-
-
-def _application_gap(protocol: AppProtocol, target: str) -> Callable[[_Box], str]:
-    def describe(box: _Box) -> str:
-        return f"{protocol} from {_address_text(*box[0])} to {target}"
-
-    return describe

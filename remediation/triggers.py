@@ -32,7 +32,7 @@ from remediation.events import (
     watched,
 )
 from remediation.network import ArmError, AzureNetwork
-from remediation.reconcile import ClusterResult, SweepResult, read_policy_chain, reconcile_cluster, reconcile_clusters
+from remediation.reconcile import ClusterResult, Learned, SweepResult, discover, reconcile, reconcile_clusters, units
 from remediation.resource_id import InvalidResourceId
 from remediation.settings import DEFAULT_EVENT_RETRY_TIMEOUT, Settings, SettingsError
 
@@ -159,18 +159,14 @@ def handle_event(
         log.debug("remediation: %s on %s concerns no configured cluster", change.operation, change.resource)
         return EventOutcome(event_id, "out-of-scope", "no configured cluster involves this resource", change)
     results = []
-    for cluster in dispatch.clusters:
-        result = reconcile_cluster(
-            cluster,
-            config=rt.config,
-            network=rt.network,
-            mode=rt.mode,
-            wait=False,
-            trigger="event",
-            topology=rt.topology,
-        )
-        _report(result, change, rt)
-        results.append(result)
+    # The clusters the change concerns, grouped by what they share: each group is read and planned once,
+    # and gets one write per resource (a hub policy restores every spoke's rules in one write).
+    shared = {c.name: rt.topology.policies_of(c.name) or frozenset() for c in dispatch.clusters}
+    for unit in units(dispatch.clusters, lambda cluster: shared[cluster.name]):
+        for result in reconcile(unit, config=rt.config, network=rt.network, mode=rt.mode, wait=False, trigger="event"):
+            _learn(rt, result.cluster, result.learned)
+            _report(result, change, rt)
+            results.append(result)
     retry = [r for r in results if r.busy or r.unavailable]
     if retry:
         raise RetryLater(
@@ -183,15 +179,23 @@ def handle_event(
 
 def _dispatch(change: ResourceChange, rt: Runtime) -> Dispatch:
     dispatch = concerned_clusters(change, rt.config, rt.topology)
-    for cluster in dispatch.unknown:
-        # First policy event since this worker started: learn which policies the firewalls use.
-        try:
-            firewall = rt.network.find(cluster.firewall)
-            rt.topology.learn(cluster.name, policies=(p.id for p in read_policy_chain(rt.network, firewall)))
-        except (ArmError, InvalidResourceId) as err:
-            log.warning("remediation: cannot read firewall %s of %s: %s", cluster.firewall, cluster.name, err)
-            raise RetryLater(f"cannot tell whether {change.resource} concerns {cluster.name}: {err}") from None
-    return concerned_clusters(change, rt.config, rt.topology) if dispatch.unknown else dispatch
+    if not dispatch.unknown:
+        return dispatch
+    # First policy or IP Group event since this worker started: learn what the firewalls use.
+    try:
+        for name, learned in discover(rt.network, dispatch.unknown).items():
+            _learn(rt, name, learned)
+    except (ArmError, InvalidResourceId) as err:
+        log.warning("remediation: cannot read the firewalls to route %s: %s", change.resource, err)
+        raise RetryLater(f"cannot tell which clusters {change.resource} concerns: {err}") from None
+    return concerned_clusters(change, rt.config, rt.topology)
+
+
+def _learn(rt: Runtime, cluster: str, learned: Learned) -> None:
+    if learned.policies or learned.public_ips or learned.ip_groups:
+        rt.topology.learn(
+            cluster, policies=learned.policies, ip_groups=learned.ip_groups, public_ips=learned.public_ips
+        )
 
 
 def _report(result: ClusterResult, change: ResourceChange | None, rt: Runtime) -> None:
@@ -229,9 +233,10 @@ def run_sweep(*, rt: Runtime | None = None, past_due: bool = False) -> SweepResu
         wait=False,
         concurrency=rt.settings.sweep_concurrency,
         trigger="sweep",
-        topology=rt.topology,
         on_result=lambda result: _report(result, None, rt),
     )
+    for result in sweep.results:
+        _learn(rt, result.cluster, result.learned)
     log.info(
         "remediation: sweep of %d cluster(s): %d compliant, %d fixed, %d failed, %.1fs",
         sweep.checked,
