@@ -16,11 +16,13 @@ traffic is a product of intervals (destination, name, source, port), each rule c
 it, and a sweep over the boxes gives every part the smallest rank that covers it (``_paint``).
 
 Destinations that are names rather than addresses (service tags, FQDNs, FQDN tags) have addresses we do
-not know offline. Such a destination gets a *virtual* address dimension spanning all of IPv4: a rule
-naming a tag or FQDN that contains it matches the whole span, a rule with address ranges matches just
-those ranges. Where the outcome then depends on the address, the part's verdict is unknown; only what
-holds for every address counts (``0.0.0.0/1`` + ``128.0.0.0/1`` cover every address, so they decide a
-service tag; ``20.0.0.0/8`` alone does not).
+not know offline. Such a destination gets a *virtual* address dimension spanning every public IPv4
+address (Azure service tags are public ranges, and the names the AKS baseline needs are public names; the
+docs are silent on private resolution, which the README states as an assumption): a rule naming a tag or
+FQDN that contains it matches the whole span, a rule with address ranges matches just those ranges.
+Where the outcome then depends on the address, the part's verdict is unknown; only what holds for every
+address counts (``0.0.0.0/1`` + ``128.0.0.0/1`` cover every address, so they decide a service tag;
+``20.0.0.0/8`` alone does not, and ``192.168.0.0/16`` never meets it).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from heapq import heappop, heappush
 
 from remediation.rules import (
     ALL_ADDRESSES,
+    PUBLIC_ADDRESSES,
     Action,
     AddressSet,
     ApplicationRule,
@@ -95,14 +98,19 @@ class NamedTarget:
 
     ``key`` is the case-folded tag or pattern (``tag:<name>`` for an FQDN tag whose contents are not known);
     ``fqdn_tags`` are the (case-folded) FQDN tags known to contain it; ``addresses`` is where it is known to
-    resolve, or every address when that is unknown (the virtual address dimension).
+    resolve, or ``None`` when that is unknown (the virtual dimension: somewhere in the public addresses).
     """
 
     name: str
     key: str
     kind: str  # "service tag", "fqdn" or "fqdn tag"
     fqdn_tags: frozenset[str] = frozenset()
-    addresses: AddressSet = AddressSet.ANY
+    addresses: AddressSet | None = None
+
+    @property
+    def span(self) -> AddressSet:
+        """The addresses the destination may have."""
+        return PUBLIC_ADDRESSES if self.addresses is None else self.addresses
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,7 @@ def _application_targets(rule: ApplicationRule, tag_contents: Mapping[str, Seque
             key,
             "fqdn tag" if key.startswith("tag:") else "fqdn",
             frozenset(tags),
-            rule.destinations,
+            None if rule.destinations.is_any else rule.destinations,
         )
         for key, tags in tags_of.items()
     )
@@ -333,7 +341,7 @@ class RuleOrder:
         for target in need.names:
             named = index.named(target)
             atoms = _Atoms(target, (key for _, rule in named for key in _keys(rule, target)))
-            boxes = _product(target.addresses.intervals, (atoms.whole,), sources, ports)
+            boxes = _product(target.span.intervals, (atoms.whole,), sources, ports)
             cuts = [
                 (cut, rank * 2)
                 for rank, rule in index.with_addresses(protocol, ports)
@@ -352,7 +360,7 @@ class RuleOrder:
                         (cut, rank * 2 + via)
                         for cut in _product((_WHOLE_IPV4,), names, rule.sources.intervals, _ports(rule, protocol))
                     ]
-            yield _Region(boxes, cuts, target.addresses.is_any, _network_describer(protocol, atoms))
+            yield _Region(boxes, cuts, target.addresses is None, _network_describer(protocol, atoms))
 
     def _application_regions(self, need: Need, protocol: AppProtocol) -> Iterator[_Region]:
         sources = need.sources.intervals
@@ -365,7 +373,7 @@ class RuleOrder:
                 *(key for _, rule in network_fqdns for key in rule.destinations.fqdn_keys),
             ]
             atoms = _Atoms(target, patterns)
-            boxes = _product(target.addresses.intervals, (atoms.whole,), sources, (_NO_PORT,))
+            boxes = _product(target.span.intervals, (atoms.whole,), sources, (_NO_PORT,))
             # Network rules come first: TCP on the protocol's port lets the application traffic through, or stops it.
             cuts = [
                 (cut, rank * 2)
@@ -385,7 +393,7 @@ class RuleOrder:
                     (cut, rank * 2)
                     for cut in _product(app_rule.destinations.intervals, names, app_rule.sources.intervals, (_NO_PORT,))
                 ]
-            yield _Region(boxes, cuts, target.addresses.is_any, _application_describer(protocol, atoms))
+            yield _Region(boxes, cuts, target.addresses is None, _application_describer(protocol, atoms))
 
 
 # A slot after every rule: judging against it, every part keeps its first match.

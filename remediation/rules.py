@@ -327,6 +327,25 @@ def address_text(low: int, high: int) -> str:
     return f"{_dotted(low)}-{_dotted(high)}"
 
 
+# Every public IPv4 address: all of IPv4 but the special-purpose ranges that are never Internet destinations
+# (RFC 6890: "this network" 0/8, RFC 1918 private space, RFC 6598 shared space 100.64/10, loopback 127/8,
+# link local 169.254/16, multicast and reserved 224/3).
+PUBLIC_ADDRESSES = AddressSet.ANY.minus(
+    AddressSet.parse(
+        [
+            "0.0.0.0/8",
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "224.0.0.0/3",
+        ]
+    )
+)
+
+
 # --- Names: service tags, FQDN tags, FQDN patterns ------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from remediation.alerts import (
 )
 from remediation.config import Mode
 from remediation.events import Caller
-from remediation.plan import Finding, FindingKind
+from remediation.findings import Finding, FindingKind
 from remediation.reconcile import SweepResult
 from remediation.settings import SettingsError
 from tests.render import samples

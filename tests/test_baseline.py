@@ -144,30 +144,70 @@ def test_seed_2020_for_a_configured_cluster_targets_the_api_server_dns_servers_a
     ]
 
 
-def test_aks_current_for_a_plain_cluster_has_the_tunnel_ntp_by_fqdn_and_the_tag_for_http_and_https() -> None:
+def test_aks_current_for_a_plain_cluster_requires_only_https_to_the_fqdn_tag() -> None:
+    """Outbound network and FQDN rules for AKS clusters: the FQDN tag over HTTPS is what every cluster needs;
+    a konnectivity cluster (the default) needs no tunnel ports, and NTP is for nodes from before March 2021."""
     baseline = expand("aks-current")
 
-    assert network(baseline) == [
-        ("aks-prod-weu-tunnel-tcp-9000", TCP, EGRESS, CLOUD, (), ("9000",)),
-        ("aks-prod-weu-tunnel-udp-1194", UDP, EGRESS, CLOUD, (), ("1194",)),
-        ("aks-prod-weu-ntp-udp-123", UDP, EGRESS, (), ("ntp.ubuntu.com",), ("123",)),
-    ]
-    assert application(baseline) == [
-        ("aks-prod-weu-aks-fqdn-tag", EGRESS, (("Http", 80), ("Https", 443)), AKS_TAG, ()),
-    ]
+    assert network(baseline) == []
+    assert application(baseline) == [("aks-prod-weu-aks-fqdn-tag", EGRESS, HTTPS, AKS_TAG, ())]
 
 
-def test_aks_current_for_a_configured_cluster_adds_the_api_server_and_dns_rules_only() -> None:
-    baseline = expand("aks-current", CONFIGURED)
+def test_aks_current_for_a_configured_cluster_adds_each_rule_under_its_condition() -> None:
+    legacy = dataclasses.replace(CONFIGURED, tunnel="legacy", ntp=True)
+
+    baseline = expand("aks-current", legacy)
 
     assert network(baseline) == [
-        ("aks-prod-weu-tunnel-tcp-9000", TCP, EGRESS, CLOUD, (), ("9000",)),
-        ("aks-prod-weu-tunnel-udp-1194", UDP, EGRESS, CLOUD, (), ("1194",)),
-        ("aks-prod-weu-ntp-udp-123", UDP, EGRESS, (), ("ntp.ubuntu.com",), ("123",)),
         ("aks-prod-weu-apiserver-tcp-443", TCP, EGRESS, ("20.1.2.3",), (), ("443",)),
+        ("aks-prod-weu-tunnel-udp-1194", UDP, EGRESS, CLOUD, (), ("1194",)),
+        ("aks-prod-weu-tunnel-tcp-9000", TCP, EGRESS, CLOUD, (), ("9000",)),
+        ("aks-prod-weu-ntp-udp-123", UDP, EGRESS, (), ("ntp.ubuntu.com",), ("123",)),
         ("aks-prod-weu-dns-udp-53", UDP, EGRESS, ("10.0.0.4", "10.0.0.5"), (), ("53",)),
+        ("aks-prod-weu-monitor-tcp-443", TCP, EGRESS, ("AzureMonitor",), (), ("443",)),
     ]
-    assert [rule.key for rule in expand("aks-current", CONFIGURED).application_rules] == ["aks-fqdn-tag"]
+    assert [rule.key for rule in baseline.application_rules] == ["aks-fqdn-tag", "monitor-fqdns"]
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        ({}, set()),
+        ({"tunnel": "legacy"}, {"tunnel-udp-1194", "tunnel-tcp-9000"}),
+        ({"ntp": True}, {"ntp-udp-123"}),
+        ({"monitor_workspace_ids": (WS_A,)}, {"monitor-tcp-443"}),
+    ],
+)
+def test_aks_current_selects_network_rules_by_the_clusters_facts(facts: dict[str, object], expected: set[str]) -> None:
+    cluster = dataclasses.replace(PLAIN, **facts)  # type: ignore[arg-type]
+
+    assert {rule.key for rule in expand("aks-current", cluster).network_rules} == expected
+
+
+def test_every_aks_current_rule_says_which_part_of_the_docs_it_comes_from() -> None:
+    everything = dataclasses.replace(CONFIGURED, tunnel="legacy", ntp=True)
+
+    rules = all_rules(expand("aks-current", everything))
+
+    assert all("outbound-rules-control-egress" in rule.source for rule in rules), [r.source for r in rules]
+    assert len({rule.source for rule in rules}) > 3
+
+
+def test_ntp_by_fqdn_gives_udp_123_to_any_address_as_the_alternative_without_dns_proxy() -> None:
+    rule = rules_by_key(expand("aks-current", dataclasses.replace(PLAIN, ntp=True)))["ntp-udp-123"]
+
+    assert isinstance(rule, BaselineNetworkRule)
+    assert (rule.destination_fqdns, rule.without_dns_proxy) == (("ntp.ubuntu.com",), ("*",))
+
+
+def test_the_fqdn_tag_stands_for_the_documented_fqdns_and_the_regional_api_server_name() -> None:
+    public = expand("aks-current").tag_contents["AzureKubernetesService"]
+    private = expand("aks-current", dataclasses.replace(PLAIN, private=True)).tag_contents["AzureKubernetesService"]
+
+    assert "*.hcp.westeurope.azmk8s.io" in public
+    assert {"mcr.microsoft.com", "*.data.mcr.microsoft.com", "management.azure.com"} <= set(public)
+    # The docs: the API server FQDN is not required for private clusters.
+    assert set(public) - set(private) == {"*.hcp.westeurope.azmk8s.io"}
 
 
 @pytest.mark.parametrize("profile", ["seed-2020", "aks-current"])
@@ -231,11 +271,6 @@ def test_the_log_analytics_rule_exists_only_with_workspaces_and_lists_each_one()
     assert "log-analytics" not in rules_by_key(expand("seed-2020", PLAIN))
 
 
-def test_only_aks_current_needs_the_firewall_dns_proxy() -> None:
-    assert expand("aks-current").needs_dns_proxy is True
-    assert expand("seed-2020", CONFIGURED).needs_dns_proxy is False
-
-
 # --- Egress sources and determinism ----------------------------------------------------------------------
 
 
@@ -280,8 +315,8 @@ def test_expansion_gives_the_same_rules_in_the_same_order_every_time() -> None:
 
 def test_a_copied_and_edited_profile_file_expands_with_the_edits(tmp_path: Path) -> None:
     text = (PROFILES_DIR / "aks-current.yaml").read_text(encoding="utf-8")
-    text = text.replace('["Http:80", "Https:443"]', '["Https:443"]')
-    text += textwrap.indent(
+    text = text.replace("    when: {ntp: true}\n", "")  # this team always wants NTP
+    ghcr = textwrap.indent(
         textwrap.dedent(
             """\
             - name: ghcr
@@ -293,6 +328,7 @@ def test_a_copied_and_edited_profile_file_expands_with_the_edits(tmp_path: Path)
         ),
         "  ",
     )
+    text = text.replace("applicationRules:\n", "applicationRules:\n" + ghcr, 1)
     (tmp_path / "profiles").mkdir()
     path = write_profile(tmp_path / "profiles", text, "corp.yaml")
 
@@ -301,9 +337,10 @@ def test_a_copied_and_edited_profile_file_expands_with_the_edits(tmp_path: Path)
 
     assert (profile.name, profile.path) == ("corp", path)
     assert application(baseline) == [
-        ("aks-prod-weu-aks-fqdn-tag", EGRESS, HTTPS, AKS_TAG, ()),
         ("aks-prod-weu-ghcr", ("*",), HTTPS, (), ("ghcr.io", "*.githubusercontent.com")),
+        ("aks-prod-weu-aks-fqdn-tag", EGRESS, HTTPS, AKS_TAG, ()),
     ]
+    assert [rule.key for rule in baseline.network_rules] == ["ntp-udp-123"]
 
 
 def test_a_profile_normalises_protocol_case_and_numeric_ports_to_the_arm_form(tmp_path: Path) -> None:
@@ -400,7 +437,8 @@ def test_an_unknown_rule_key_is_rejected_with_a_suggestion(tmp_path: Path) -> No
         (
             "networkRules[0].destination",
             "unknown key 'destination'; did you mean 'destinations'? (expected one of: name, description, "
-            "protocols, ports, sources, destinations, fqdns, fallbackDestinations, fallbackFqdns)",
+            "protocols, ports, sources, destinations, fqdns, fallbackDestinations, fallbackFqdns, withoutDnsProxy, "
+                "when, source)",
         ),
         ("networkRules[0]", "the rule has no destinations (expected destinations and/or fqdns)"),
     ]
@@ -626,4 +664,36 @@ def test_every_problem_in_a_profile_is_reported_at_once(tmp_path: Path) -> None:
         "networkRules[1].ports[0]",
         "applicationRules[0].protocols[0]",
         "applicationRules[0].targetFqdns[0]",
+    ]
+
+
+def test_a_rule_condition_names_a_known_fact_with_one_of_its_values(tmp_path: Path) -> None:
+    rule = """\
+        - name: ntp
+          description: ntp
+          protocols: [UDP]
+          ports: ["123"]
+          destinations: ["*"]
+          when: {tunnel: openvpn, ntp: "yes", region: westeurope}
+        """
+
+    problems = profile_problems(tmp_path, one_rule(rule))
+
+    assert ("networkRules[0].when.tunnel", "'openvpn' is not one of konnectivity, legacy") in problems
+    assert ("networkRules[0].when.ntp", "'yes' is not one of true, false") in problems
+    assert any(key == "networkRules[0].when.region" and "unknown key" in text for key, text in problems)
+
+
+def test_an_alternative_without_dns_proxy_belongs_to_a_rule_with_fqdns(tmp_path: Path) -> None:
+    rule = """\
+        - name: dns
+          description: dns
+          protocols: [UDP]
+          ports: ["53"]
+          destinations: ["10.0.0.4"]
+          withoutDnsProxy: ["*"]
+        """
+
+    assert profile_problems(tmp_path, one_rule(rule)) == [
+        ("networkRules[0].withoutDnsProxy", "only a rule with fqdns needs an alternative without DNS proxy")
     ]

@@ -198,7 +198,7 @@ def test_a_relative_profile_path_is_found_next_to_the_config_file_from_any_worki
 
     assert profile.name == "corp"
     assert profile.path == tmp_path / "profiles" / "corp.yaml"
-    assert [rule.key for rule in profile.application_rules] == ["aks-fqdn-tag"]
+    assert [rule.key for rule in profile.application_rules] == ["aks-fqdn-tag", "monitor-fqdns"]
 
 
 def test_clusters_are_looked_up_by_name_case_insensitively(tmp_path: Path) -> None:
@@ -293,7 +293,7 @@ def test_an_unknown_cluster_key_is_an_error_at_its_path(tmp_path: Path) -> None:
         {"clusters": [cluster(), cluster(name="aks-b", dnsServer=["10.0.0.4"])]},
         "clusters[1].dnsServer",
         "unknown key 'dnsServer'; did you mean 'dnsServers'? (expected one of: name, location, firewall, "
-        "routeTable, subnets, apiServerAddress, dnsServers, monitorWorkspaceIds, inbound)",
+        "routeTable, subnets, apiServerAddress, dnsServers, monitorWorkspaceIds, inbound, tunnel, private, ntp)",
     )
 
 
@@ -574,3 +574,22 @@ def test_every_problem_in_the_file_is_reported_at_once_one_line_each(tmp_path: P
     assert (error.key, error.problem) == (error.problems[0].key, error.problems[0].problem)
     assert str(error).splitlines() == [f"{path}: {p.key}: {p.problem}" for p in error.problems]
     assert isinstance(error, ValueError)
+
+
+def test_the_cluster_facts_default_to_a_konnectivity_public_cluster_without_ntp(tmp_path: Path) -> None:
+    plain = load_config(write(tmp_path, {"clusters": [cluster()]})).clusters[0]
+    legacy = load_config(write(tmp_path, {"clusters": [cluster(tunnel="legacy", private=True, ntp=True)]})).clusters[0]
+
+    assert (plain.tunnel, plain.private, plain.ntp) == ("konnectivity", False, False)
+    assert (legacy.tunnel, legacy.private, legacy.ntp) == ("legacy", True, True)
+
+
+def test_the_cluster_facts_refuse_values_they_do_not_know(tmp_path: Path) -> None:
+    path = write(tmp_path, {"clusters": [cluster(tunnel="openvpn", private="yes")]})
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    problems = {(p.key, p.problem.split(" (")[0]) for p in caught.value.problems}
+    assert ("clusters[0].tunnel", "'openvpn' is not a tunnel") in problems
+    assert ("clusters[0].private", "'yes' is not true or false") in problems

@@ -274,7 +274,8 @@ def test_a_cold_worker_learns_which_policies_its_firewalls_use(arm: LocalArm, rt
     assert [r["path"] for r in arm.requests] == [
         str(FIREWALL),
         str(POLICY),
-    ]  # the firewall and its policy, once
+        f"{POLICY}/ruleCollectionGroups",
+    ]  # the firewall, its policy and the policy's groups (for the IP Groups its rules name), once
     arm.requests.clear()
     triggers.handle_event(
         event_id="e2",
@@ -665,6 +666,7 @@ def test_every_watched_operation_reaches_the_dispatcher(arm: LocalArm, converged
         "microsoft.network/publicipaddresses": demo_id(
             "MC_rg-aks_aks-demo_westeurope", "publicIPAddresses", "kubernetes-a7c3e91f04b2"
         ),
+        "microsoft.network/ipgroups": demo_id("rg-hub", "ipGroups", "ipg-aks-nodes"),
     }
     _, operations = watched()
     assert len(operations) <= 25  # Event Grid's limit on advanced filter values

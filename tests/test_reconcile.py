@@ -377,18 +377,6 @@ def test_taken_priority_moves_the_owned_group_to_the_nearest_free_one(
     assert result.compliant
 
 
-def test_dns_proxy_off_is_reported_for_the_current_profile(
-    arm: LocalArm, network: AzureNetwork, tmp_path: Path, operator_of: Operator
-) -> None:
-    operator_of.edit(POLICY, lambda body: body["properties"].update({"dnsSettings": {"enableProxy": False}}))
-    config = write_config(tmp_path, profile="aks-current")
-
-    result = run(config, network)
-
-    assert "dns-proxy-disabled" in kinds(result)
-    assert not result.compliant
-
-
 def test_foreign_rules_and_groups_are_byte_for_byte_unchanged(
     model: str, arm: LocalArm, network: AzureNetwork, config: Config
 ) -> None:

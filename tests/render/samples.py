@@ -11,8 +11,9 @@ from typing import Any
 from remediation.alerts import digest_card, remediation_card
 from remediation.config import Mode
 from remediation.events import Caller, ResourceChange
-from remediation.plan import Finding, FindingKind
-from remediation.reconcile import Action, ActionStatus, ClusterResult, SweepResult
+from remediation.findings import Finding, FindingKind
+from remediation.findings import ActionStatus
+from remediation.reconcile import Action, ClusterResult, SweepResult
 from remediation.resource_id import ResourceId
 
 SUB = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
