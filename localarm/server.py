@@ -1,4 +1,5 @@
-"""The HTTPS surface of localarm: ARM paths for Microsoft.Network and a control API at ``/_localarm/``."""
+"""The HTTPS surface of localarm: ARM paths for Microsoft.Network and Microsoft.ContainerService, and a
+control API at ``/_localarm/``."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import trustme
 
-from localarm import scenarios
+from localarm import containerservice, scenarios
 from localarm.errors import ArmError, bad_request
 from localarm.events import EventDelivery, arm_event
 from localarm.faults import Fault, FaultBook, FaultSpecError
-from localarm.resource_types import API_VERSION, NAMESPACE, OperationPath, ResourcePath, parse_path
+from localarm.resource_types import API_VERSION, API_VERSIONS, OperationPath, ResourcePath, parse_path
 from localarm.schema import SpecCatalog
 from localarm.store import Caller, Completed, Store
 from localarm.traffic import TrafficRecorder
@@ -53,7 +54,7 @@ def rbac_actions(method: str, target: ResourcePath | OperationPath, body: Any) -
     """The RBAC actions ARM checks for a request: the operation itself plus linked ``join`` actions."""
     if isinstance(target, OperationPath):
         kind = "operationResults" if target.is_result else "operations"
-        return [f"{NAMESPACE}/locations/{kind}/read"]
+        return [f"{target.namespace}/locations/{kind}/read"]
     prefix = target.type.action_prefix
     if method == "GET":
         return [f"{prefix}/read"]
@@ -62,7 +63,9 @@ def rbac_actions(method: str, target: ResourcePath | OperationPath, body: Any) -
     actions = [f"{prefix}/write"]
     # Linked access check: writing a resource that references a subnet, public IP, route table or
     # firewall policy needs the referenced type's join action (LinkedAuthorizationFailed otherwise).
-    for ref in sorted(set(_reference_ids(body))):
+    # NRP bodies link by {"id": ...}; AKS bodies by plain IDs (an agent pool's vnetSubnetID).
+    linked = _reference_ids(body) + containerservice.linked_ids(target.type, body)
+    for ref in sorted(set(linked)):
         try:
             referenced = parse_path(ref)
         except ArmError:
@@ -179,7 +182,12 @@ class LocalArm:
         self.stop()
 
     def ready_info(self) -> Json:
-        return {"endpoint": self.endpoint, "caBundle": str(self.ca_bundle), "apiVersion": API_VERSION}
+        return {
+            "endpoint": self.endpoint,
+            "caBundle": str(self.ca_bundle),
+            "apiVersion": API_VERSION,
+            "apiVersions": dict(API_VERSIONS),
+        }
 
     def _tick(self) -> None:
         """Complete operations when their time comes, even if nobody polls (events must still fire)."""
@@ -229,11 +237,12 @@ class LocalArm:
                 )
             target = parse_path(path)
             actions = rbac_actions(method, target, body)
-            if versions[0] != API_VERSION:
+            expected = _api_version(target)
+            if versions[0] != expected:
                 raise bad_request(
                     "NoRegisteredProviderFound",
                     f"No registered resource provider found for API version '{versions[0]}'. "
-                    f"The supported api-versions are '{API_VERSION}'.",
+                    f"The supported api-versions are '{expected}'.",
                 )
             claims = claims_from_authorization(headers.get("authorization"))
             if claims is None:
@@ -256,7 +265,7 @@ class LocalArm:
                 correlation_id=headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()),
                 client_request_id=headers.get("x-ms-client-request-id"),
                 method=method,
-                url=f"https://management.azure.com{path}?api-version={API_VERSION}",
+                url=f"https://management.azure.com{path}?api-version={expected}",
             )
             response = self._resource(
                 method=method, target=target, query=query, headers=headers, body=body, caller=caller
@@ -281,7 +290,7 @@ class LocalArm:
             return self._list(target, query)
         if method == "GET":
             view = self.store.get(target)
-            return Response(200, view, {"ETag": view["etag"]})
+            return Response(200, view, {"ETag": _etag_of(view, target)})
         if method == "PUT":
             result = self.store.put(
                 target,
@@ -312,7 +321,7 @@ class LocalArm:
         page = items[skip : skip + self.page_size]
         body: Json = {"value": page}
         if skip + self.page_size < len(items):
-            next_query = urlencode({"api-version": API_VERSION, "$skipToken": str(skip + self.page_size)})
+            next_query = urlencode({"api-version": target.type.api_version, "$skipToken": str(skip + self.page_size)})
             body["nextLink"] = f"{self.endpoint}{target.id}?{next_query}"
         return Response(200, body)
 
@@ -330,14 +339,16 @@ class LocalArm:
 
     def _operation_url(self, location: str, operation_id: str, *, result: bool = False) -> str:
         subscription = "00000000-0000-0000-0000-000000000000"
+        namespace, api_version = "Microsoft.Network", API_VERSION
         # The subscription segment must be a real one for the SDK; find it from the operation's target.
         op = self.store.operations.get(operation_id)
         if op is not None:
             subscription = op.target.split("/")[2]
+            namespace, api_version = op.namespace, op.api_version
         kind = "operationResults" if result else "operations"
         return (
-            f"{self.endpoint}/subscriptions/{subscription}/providers/Microsoft.Network/locations/{location}"
-            f"/{kind}/{operation_id}?api-version={API_VERSION}"
+            f"{self.endpoint}/subscriptions/{subscription}/providers/{namespace}/locations/{location}"
+            f"/{kind}/{operation_id}?api-version={api_version}"
         )
 
     def _retry_after(self) -> dict[str, str]:
@@ -460,6 +471,18 @@ class _InvalidJson:
     reason: str
 
 
+def _api_version(target: ResourcePath | OperationPath) -> str:
+    return target.api_version if isinstance(target, OperationPath) else target.type.api_version
+
+
+def _etag_of(view: Json, target: ResourcePath) -> str:
+    """The resource's etag, wherever its provider puts it in the body (``etag``, AKS's ``eTag``)."""
+    value: Any = view
+    for key in target.type.etag_at:
+        value = value[key]
+    return str(value)
+
+
 def _handler_for(arm: LocalArm) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -551,9 +574,12 @@ def _handler_for(arm: LocalArm) -> type[BaseHTTPRequestHandler]:
             if (
                 arm.traffic is not None
                 and isinstance(target, ResourcePath)
-                and query.get("api-version") == [API_VERSION]
+                and query.get("api-version") == [target.type.api_version]
                 # A request the service rejects as malformed is the client's bug, not traffic to validate.
                 and response.status != 400
+                # AKS answers errors flat ({"code", "message", "subcode", "details"}), not in the ErrorResponse
+                # envelope its spec declares: oav would flag the service's real shape, so they stay out.
+                and not (response.status >= 400 and isinstance(response.body, dict) and "error" not in response.body)
             ):
                 arm.traffic.record(
                     method=method,
