@@ -34,6 +34,15 @@ REQUIRED_OPERATIONS = {
     "Subnets_Get",
     "Subnets_CreateOrUpdate",
     "LoadBalancers_CreateOrUpdate",
+    # Microsoft.ContainerService (tests/test_localarm_containerservice.py)
+    "ManagedClusters_Get",
+    "ManagedClusters_CreateOrUpdate",
+    "ManagedClusters_ListByResourceGroup",
+    "ManagedClusters_Delete",
+    "AgentPools_Get",
+    "AgentPools_CreateOrUpdate",
+    "AgentPools_List",
+    "AgentPools_Delete",
 }
 
 
