@@ -181,7 +181,7 @@ def attach_pools(store: Store, cluster: Record) -> None:
             record = store.add_child(pool, {"properties": props})
         else:
             record.body = {"properties": props}
-        record.state = cluster.state
+        record.state = "Updating"  # the cluster's operation completes it (seeding: Succeeded at once)
         record.etag = store.new_etag()
 
 

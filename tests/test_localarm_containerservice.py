@@ -280,8 +280,12 @@ def test_an_agent_pool_put_and_delete_show_in_the_clusters_agent_pool_profiles(a
 
 def test_a_cluster_put_updates_the_pools_it_names_and_refuses_a_new_one(arm: LocalArm, aks: Aks) -> None:
     aks.put(f"{CLUSTER}/shop", cluster_body())
+    arm.store.lro_seconds = 30
 
-    aks.put(f"{CLUSTER}/shop", cluster_body(pool("system", mode="System", count=5)))
+    updating = raw(arm, "PUT", f"{CLUSTER}/shop", cluster_body(pool("system", mode="System", count=5)))
+    assert updating.status_code == 200
+    assert updating.json()["properties"]["agentPoolProfiles"][0]["provisioningState"] == "Updating"
+    arm.advance_clock(31)
     refused = refusal(raw(arm, "PUT", f"{CLUSTER}/shop", cluster_body(pool("system", mode="System"), pool("extra"))))
 
     assert aks.get(f"{CLUSTER}/shop/agentPools/system")["properties"]["count"] == 5
