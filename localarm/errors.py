@@ -16,6 +16,7 @@ class ArmError(Exception):
         *,
         headers: dict[str, str] | None = None,
         details: list[dict[str, Any]] | None = None,
+        raw: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
@@ -23,8 +24,11 @@ class ArmError(Exception):
         self.message = message
         self.headers = headers or {}
         self.details = details or []
+        self.raw = raw  # a provider's own error shape (AKS), sent as it is
 
     def body(self) -> dict[str, Any]:
+        if self.raw is not None:
+            return self.raw
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details:
             error["details"] = self.details

@@ -46,7 +46,7 @@ def arm_event(completed: Completed) -> Json:
         "authorization": {"scope": resource_id, "action": completed.action, "evidence": evidence},
         "claims": claims,
         "correlationId": completed.caller.correlation_id,
-        "resourceProvider": "Microsoft.Network",
+        "resourceProvider": completed.action.split("/", 1)[0],
         "resourceUri": resource_id,
         "operationName": completed.action,
         "status": "Succeeded",

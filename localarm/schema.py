@@ -1,4 +1,4 @@
-"""Request bodies checked against Microsoft's Microsoft.Network OpenAPI specs, as NRP checks them.
+"""Request bodies checked against Microsoft's OpenAPI specs, as NRP checks them.
 
 NRP deserialises a PUT body with Json.NET into its contract types: an unknown member, a value of the wrong
 JSON type, a value outside a closed enum or a missing required member fails with 400 ``InvalidRequestFormat``
@@ -33,18 +33,39 @@ _SchemaKey = tuple[str, str]  # (absolute spec file, JSON pointer)
 
 
 class RequestBodyError(Exception):
-    """A request body NRP would refuse with 400: ARM error code, message naming the JSON path, target."""
+    """A request body NRP would refuse with 400: ARM error code, message naming the JSON path, target.
+
+    ``kind`` says what failed (``unknown-member``, ``type`` or ``value``) and ``path``, ``member``, ``got``
+    and ``expected`` say where and how, so that a resource provider with other error texts can word it its way.
+    """
 
     code: str
     message: str
     target: str | None
 
-    def __init__(self, *, code: str, message: str, target: str | None, detail: str) -> None:
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        target: str | None,
+        detail: str,
+        kind: str = "value",
+        path: str = "",
+        member: str | None = None,
+        got: str | None = None,
+        expected: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.target = target
         self.detail = detail
+        self.kind = kind
+        self.path = path
+        self.member = member
+        self.got = got
+        self.expected = expected
 
     def body(self) -> dict[str, Any]:
         """The error response as NRP writes it: the Json.NET message sits in an ``InvalidJson`` detail."""
@@ -62,40 +83,66 @@ class SpecError(Exception):
 
 
 class SpecCatalog:
-    """The Microsoft.Network spec definitions by name, compiled on first use into request-body checkers.
+    """Resource providers' spec definitions by name, compiled on first use into request-body checkers.
 
-    Build one with ``SpecCatalog.load()`` and share it: checks may run on many threads at once.
+    A name is unique within one provider's folder (``network/``, ``containerservice/``); a name two providers
+    both define is found through the spec file that defines it (``spec=``). Build one with
+    ``SpecCatalog.load()`` and share it: checks may run on many threads at once.
     """
 
-    def __init__(self, *, documents: Mapping[str, Mapping[str, Any]], names: Mapping[str, _SchemaKey]) -> None:
+    def __init__(
+        self,
+        *,
+        documents: Mapping[str, Mapping[str, Any]],
+        names: Mapping[str, _SchemaKey],
+        root: Path | None = None,
+        shared: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self._names = names
-        self._roots: dict[str, _Checker] = {}
+        self._shared = shared or {}  # names several providers define: only ``spec=`` finds them
+        self._root = root
+        self._roots: dict[_SchemaKey, _Checker] = {}
         self._lock = threading.Lock()
         self._compiler = _Compiler(documents)
 
     @classmethod
     def load(cls, root: Path | None = None) -> SpecCatalog:
-        """Read every spec file under ``root`` (default: the vendored specs); an ambiguous name raises."""
+        """Read every spec file under ``root`` (default: the vendored specs); a name one provider defines
+        twice raises."""
         root = (root or _DEFAULT_ROOT).resolve()
         documents: dict[str, Mapping[str, Any]] = {}
-        names: dict[str, _SchemaKey] = {}
+        by_provider: dict[str, dict[str, _SchemaKey]] = {}
         for path in sorted(root.rglob("*.json")):
             file = os.path.normpath(path)
             with path.open(encoding="utf-8") as stream:
                 documents[file] = json.load(stream)
-            if path.relative_to(root).parts[0] == _LIBRARY_DIR:
+            provider = path.relative_to(root).parts[0]
+            if provider == _LIBRARY_DIR:
                 continue
+            names = by_provider.setdefault(provider, {})
             for name in documents[file].get("definitions", {}):
                 if name in names:
                     raise SpecError(f"Definition '{name}' is ambiguous: it is in both {names[name][0]} and {file}.")
                 names[name] = (file, f"/definitions/{_escape_pointer(name)}")
-        if not names:
+        unique: dict[str, _SchemaKey] = {}
+        shared: dict[str, tuple[str, ...]] = {}
+        for names in by_provider.values():
+            for name, key in names.items():
+                if name in shared:
+                    shared[name] += (key[0],)
+                elif name in unique:
+                    shared[name] = (unique.pop(name)[0], key[0])
+                else:
+                    unique[name] = key
+        if not unique and not shared:
             raise SpecError(f"No spec definitions found under {root}.")
-        return cls(documents=documents, names=names)
+        return cls(documents=documents, names=unique, root=root, shared=shared)
 
-    def check_request(self, definition: str, body: object) -> dict[str, Any]:
-        """Check a PUT body against ``definition``; return a copy without read-only and null members."""
-        checker = self._roots.get(definition) or self._compile_root(definition)
+    def check_request(self, definition: str, body: object, *, spec: str | None = None) -> dict[str, Any]:
+        """Check a PUT body against ``definition`` (in the file ``spec``, relative to the specs root, when
+        given); return a copy without read-only and null members."""
+        key = self._key(definition, spec)
+        checker = self._roots.get(key) or self._compile_root(definition, key)
         try:
             checked = checker.check(body)
         except _Invalid as invalid:
@@ -103,16 +150,32 @@ class SpecCatalog:
         # An object checker (see _compile_root) answers with a dict or raises.
         return cast(dict[str, Any], checked)
 
-    def _compile_root(self, definition: str) -> _Checker:
+    def _key(self, definition: str, spec: str | None) -> _SchemaKey:
+        if spec is not None:
+            if self._root is None:
+                raise SpecError("This catalog was not loaded from a folder: it cannot find spec files.")
+            return os.path.normpath(self._root / spec), f"/definitions/{_escape_pointer(definition)}"
         key = self._names.get(definition)
-        if key is None:
-            raise SpecError(f"No definition named '{definition}' in the specs.")
+        if key is not None:
+            return key
+        if definition in self._shared:
+            raise SpecError(
+                f"Definition '{definition}' is ambiguous: it is in {' and '.join(self._shared[definition])}; "
+                "name the spec file."
+            )
+        raise SpecError(f"No definition named '{definition}' in the specs.")
+
+    def _compile_root(self, definition: str, key: _SchemaKey) -> _Checker:
+        try:
+            self._compiler.node(key)
+        except SpecError:
+            raise SpecError(f"No definition named '{definition}' in {key[0]}.") from None
         with self._lock:
-            checker = self._roots.get(definition) or self._compiler.definition(key)
+            checker = self._roots.get(key) or self._compiler.definition(key)
             if not isinstance(checker, _Object | _Polymorphic):
                 raise SpecError(f"Definition '{definition}' does not describe a JSON object.")
             # Published only once the whole graph is compiled: readers never see a half-built checker.
-            self._roots[definition] = checker
+            self._roots[key] = checker
         return checker
 
 
@@ -123,10 +186,21 @@ class SpecCatalog:
 class _Invalid(Exception):
     """A check failed; each container adds its path segment while the exception unwinds."""
 
-    def __init__(self, text: str, *, member: str | None = None) -> None:
+    def __init__(
+        self,
+        text: str,
+        *,
+        member: str | None = None,
+        kind: str = "value",
+        got: str | None = None,
+        expected: str | None = None,
+    ) -> None:
         super().__init__(text)
         self.text = text
         self.member = member  # a missing member: Json.NET's path is its object, the target is the member
+        self.kind = kind
+        self.got = got
+        self.expected = expected
         self.segments: list[str | int] = []  # innermost first
 
     def at(self, segment: str | int) -> _Invalid:
@@ -143,6 +217,12 @@ class _Invalid(Exception):
             message=f"Cannot parse the request. {detail}",
             target=target or None,
             detail=detail,
+            kind=self.kind,
+            path=path,
+            # An unknown member is the last segment of its own path.
+            member=str(segments[-1]) if self.kind == "unknown-member" and segments else self.member,
+            got=self.got,
+            expected=self.expected,
         )
 
 
@@ -183,17 +263,40 @@ def _literal(value: object) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
+def _json_type(value: object) -> str:
+    """The JSON type of a value, as a JSON Schema names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def _unexpected(kind: str, value: object) -> _Invalid:
-    return _Invalid(f"Error reading {kind}. Unexpected token: {_token(value)}.")
+    return _Invalid(
+        f"Error reading {kind}. Unexpected token: {_token(value)}.", kind="type", got=_json_type(value), expected=kind
+    )
 
 
 def _not_an_object(value: object, label: str) -> _Invalid:
     if isinstance(value, list):
         return _Invalid(
             f"Cannot deserialize the current JSON array (e.g. [1,2,3]) into type '{label}' because the type "
-            'requires a JSON object (e.g. {"name":"value"}) to deserialize correctly.'
+            'requires a JSON object (e.g. {"name":"value"}) to deserialize correctly.',
+            kind="type",
+            got="array",
+            expected=label,
         )
-    return _Invalid(f"Error converting value {_literal(value)} to type '{label}'.")
+    return _Invalid(
+        f"Error converting value {_literal(value)} to type '{label}'.",
+        kind="type",
+        got=_json_type(value),
+        expected=label,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -254,8 +357,12 @@ class _Integer(_Checker):
     def check(self, value: object) -> object:
         if not isinstance(value, int) or isinstance(value, bool):
             if isinstance(value, float):
-                raise _Invalid(f"Input string '{value!r}' is not a valid integer.")
-            raise _unexpected("integer", value)
+                raise _Invalid(
+                    f"Input string '{value!r}' is not a valid integer.", kind="type", got="number", expected=self.label
+                )
+            invalid = _unexpected("integer", value)
+            invalid.expected = self.label  # Int32 or Int64
+            raise invalid
         if not self.bounds[0] <= value <= self.bounds[1]:
             raise _Invalid(f"JSON integer {value} is too large or small for an {self.label}.")
         if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
@@ -321,9 +428,17 @@ class _Array(_Checker):
                 raise _Invalid(
                     f'Cannot deserialize the current JSON object (e.g. {{"name":"value"}}) into type '
                     f"'{self.label}' because the type requires a JSON array (e.g. [1,2,3]) to deserialize "
-                    "correctly."
+                    "correctly.",
+                    kind="type",
+                    got="object",
+                    expected=self.label,
                 )
-            raise _Invalid(f"Error converting value {_literal(value)} to type '{self.label}'.")
+            raise _Invalid(
+                f"Error converting value {_literal(value)} to type '{self.label}'.",
+                kind="type",
+                got=_json_type(value),
+                expected=self.label,
+            )
         items = self.items
         if items is _STRING:
             # Most of a big rule collection group is lists of addresses and ports: no call per item.
@@ -371,7 +486,9 @@ class _Object(_Checker):
             elif self.extra is not None:
                 name, checker = key, self.extra
             else:
-                raise _Invalid(f"Could not find member '{key}' on object of type '{self.label}'.").at(key)
+                raise _Invalid(
+                    f"Could not find member '{key}' on object of type '{self.label}'.", kind="unknown-member"
+                ).at(key)
             if item is None or checker is None:
                 continue
             try:

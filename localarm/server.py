@@ -1,4 +1,5 @@
-"""The HTTPS surface of localarm: ARM paths for Microsoft.Network and a control API at ``/_localarm/``."""
+"""The HTTPS surface of localarm: ARM paths for Microsoft.Network and Microsoft.ContainerService, and a
+control API at ``/_localarm/``."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import trustme
 
-from localarm import scenarios
+from localarm import containerservice, scenarios
 from localarm.errors import ArmError, bad_request
 from localarm.events import EventDelivery, arm_event
 from localarm.faults import Fault, FaultBook, FaultSpecError
-from localarm.resource_types import API_VERSION, NAMESPACE, OperationPath, ResourcePath, parse_path
+from localarm.resource_types import API_VERSION, API_VERSIONS, OperationPath, ResourcePath, parse_path
 from localarm.schema import SpecCatalog
 from localarm.store import Caller, Completed, Store, ip_group_refs
 from localarm.throttle import Throttle, ThrottleSpecError
@@ -54,7 +55,7 @@ def rbac_actions(method: str, target: ResourcePath | OperationPath, body: Any) -
     """The RBAC actions ARM checks for a request: the operation itself plus linked ``join`` actions."""
     if isinstance(target, OperationPath):
         kind = "operationResults" if target.is_result else "operations"
-        return [f"{NAMESPACE}/locations/{kind}/read"]
+        return [f"{target.namespace}/locations/{kind}/read"]
     prefix = target.type.action_prefix
     if method == "GET":
         return [f"{prefix}/read"]
@@ -63,12 +64,14 @@ def rbac_actions(method: str, target: ResourcePath | OperationPath, body: Any) -
     actions = [f"{prefix}/write"]
     # Linked access check: writing a resource that references a subnet, public IP, route table or
     # firewall policy needs the referenced type's join action (LinkedAuthorizationFailed otherwise).
-    # Rules name IP groups by plain ID strings; Microsoft.Network publishes
+    # Linked access: NRP bodies link by {"id": ...}; AKS bodies by plain IDs (an agent pool's vnetSubnetID);
+    # rules name IP groups by plain ID strings. Microsoft.Network publishes
     # "Microsoft.Network/ipGroups/join/action: Joins an IpGroup" beside the other join actions
     # (learn.microsoft.com/azure/role-based-access-control/resource-provider-operations#microsoftnetwork),
     # and a join action exists only for this check. No error report confirms ARM asks for it on a firewall or
     # rule collection group write, so this errs on the side of the larger role (see README).
-    for ref in sorted(set(_reference_ids(body)) | set(ip_group_refs(body))):
+    linked = _reference_ids(body) + containerservice.linked_ids(target.type, body) + ip_group_refs(body)
+    for ref in sorted(set(linked)):
         try:
             referenced = parse_path(ref)
         except ArmError:
@@ -187,7 +190,12 @@ class LocalArm:
         self.stop()
 
     def ready_info(self) -> Json:
-        return {"endpoint": self.endpoint, "caBundle": str(self.ca_bundle), "apiVersion": API_VERSION}
+        return {
+            "endpoint": self.endpoint,
+            "caBundle": str(self.ca_bundle),
+            "apiVersion": API_VERSION,
+            "apiVersions": dict(API_VERSIONS),
+        }
 
     def _tick(self) -> None:
         """Complete operations when their time comes, even if nobody polls (events must still fire)."""
@@ -239,11 +247,12 @@ class LocalArm:
                 )
             target = parse_path(path)
             actions = rbac_actions(method, target, body)
-            if versions[0] != API_VERSION:
+            expected = _api_version(target)
+            if versions[0] != expected:
                 raise bad_request(
                     "NoRegisteredProviderFound",
                     f"No registered resource provider found for API version '{versions[0]}'. "
-                    f"The supported api-versions are '{API_VERSION}'.",
+                    f"The supported api-versions are '{expected}'.",
                 )
             claims = claims_from_authorization(headers.get("authorization"))
             if claims is None:
@@ -267,7 +276,7 @@ class LocalArm:
                 correlation_id=headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()),
                 client_request_id=headers.get("x-ms-client-request-id"),
                 method=method,
-                url=f"https://management.azure.com{path}?api-version={API_VERSION}",
+                url=f"https://management.azure.com{path}?api-version={expected}",
             )
             response = self._resource(
                 method=method, target=target, query=query, headers=headers, body=body, caller=caller
@@ -303,7 +312,7 @@ class LocalArm:
             return self._list(target, query)
         if method == "GET":
             view = self.store.get(target)
-            return Response(200, view, {"ETag": view["etag"]})
+            return Response(200, view, {"ETag": _etag_of(view, target)})
         if method == "PUT":
             result = self.store.put(
                 target,
@@ -334,7 +343,7 @@ class LocalArm:
         page = items[skip : skip + self.page_size]
         body: Json = {"value": page}
         if skip + self.page_size < len(items):
-            next_query = urlencode({"api-version": API_VERSION, "$skipToken": str(skip + self.page_size)})
+            next_query = urlencode({"api-version": target.type.api_version, "$skipToken": str(skip + self.page_size)})
             body["nextLink"] = f"{self.endpoint}{target.id}?{next_query}"
         return Response(200, body)
 
@@ -352,14 +361,16 @@ class LocalArm:
 
     def _operation_url(self, location: str, operation_id: str, *, result: bool = False) -> str:
         subscription = "00000000-0000-0000-0000-000000000000"
+        namespace, api_version = "Microsoft.Network", API_VERSION
         # The subscription segment must be a real one for the SDK; find it from the operation's target.
         op = self.store.operations.get(operation_id)
         if op is not None:
             subscription = op.target.split("/")[2]
+            namespace, api_version = op.namespace, op.api_version
         kind = "operationResults" if result else "operations"
         return (
-            f"{self.endpoint}/subscriptions/{subscription}/providers/Microsoft.Network/locations/{location}"
-            f"/{kind}/{operation_id}?api-version={API_VERSION}"
+            f"{self.endpoint}/subscriptions/{subscription}/providers/{namespace}/locations/{location}"
+            f"/{kind}/{operation_id}?api-version={api_version}"
         )
 
     def _retry_after(self) -> dict[str, str]:
@@ -497,6 +508,18 @@ class _InvalidJson:
     reason: str
 
 
+def _api_version(target: ResourcePath | OperationPath) -> str:
+    return target.api_version if isinstance(target, OperationPath) else target.type.api_version
+
+
+def _etag_of(view: Json, target: ResourcePath) -> str:
+    """The resource's etag, wherever its provider puts it in the body (``etag``, AKS's ``eTag``)."""
+    value: Any = view
+    for key in target.type.etag_at:
+        value = value[key]
+    return str(value)
+
+
 def _handler_for(arm: LocalArm) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -588,10 +611,13 @@ def _handler_for(arm: LocalArm) -> type[BaseHTTPRequestHandler]:
             if (
                 arm.traffic is not None
                 and isinstance(target, ResourcePath)
-                and query.get("api-version") == [API_VERSION]
+                and query.get("api-version") == [target.type.api_version]
                 # A request the service rejects as malformed is the client's bug, not traffic to validate.
                 and response.status != 400
                 and not (response.status >= 400 and target.type.arm_type in FLAT_ERROR_SPEC_TYPES)
+                # AKS answers errors flat ({"code", "message", "subcode", "details"}), not in the ErrorResponse
+                # envelope its spec declares: oav would flag the service's real shape, so they stay out.
+                and not (response.status >= 400 and isinstance(response.body, dict) and "error" not in response.body)
             ):
                 arm.traffic.record(
                     method=method,

@@ -1,6 +1,7 @@
 """The stateful heart of localarm: resources, etags, long-running operations and their events.
 
-Semantics follow the real Microsoft.Network resource provider (see ``../shared/reference/arm``):
+Semantics follow the real Microsoft.Network resource provider (see ``../shared/reference/arm``), and AKS for
+Microsoft.ContainerService (``localarm/containerservice.py``):
 a PUT answers 201 (create) or 200 (update) with ``provisioningState: Updating`` and an operation that
 completes after ``lro_seconds``; completion sets ``Succeeded``, changes the etag again and emits the
 ARM event. Routes and subnets live inline in their parent and share its etag. Azure Firewall and
@@ -18,8 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from localarm import containerservice
 from localarm.errors import ArmError, bad_request, not_found, parent_not_found
-from localarm.resource_types import ResourcePath, ResourceType, child_types
+from localarm.resource_types import CONTAINER_SERVICE, ResourcePath, ResourceType, child_types
 from localarm.schema import RequestBodyError, SpecCatalog
 
 Json = dict[str, Any]
@@ -84,6 +86,8 @@ class Operation:
     status: str = "InProgress"
     # A refusal NRP reports through the operation rather than the request: the operation ends Failed.
     error: ArmError | None = None
+    namespace: str = "Microsoft.Network"
+    api_version: str = "2026-03-01"
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,9 @@ class Store:
         self.operations: dict[str, Operation] = {}
         self._seq = 0
         self._next_public_ip = 0
+        # Scenarios seed the platform as it is: no create-time validation (an AKS cluster seeded on a route
+        # table that lost its default route is drift to repair, not a create AKS would refuse).
+        self.seeding = False
 
     # ------------------------------------------------------------------ reads
 
@@ -253,9 +260,9 @@ class Store:
             lock_keys = self._lock_keys(path)
             self._check_not_busy(lock_keys)
             try:
-                clean = self.catalog.check_request(path.type.definition, body)
+                clean = self.catalog.check_request(path.type.definition, body, spec=path.type.spec)
             except RequestBodyError as err:
-                raise ArmError(400, err.code, err.message, details=err.body()["error"]["details"]) from None
+                raise _body_error(path.type, err) from None
             if path.type.has_location and not isinstance(clean.get("location"), str):
                 raise bad_request("LocationRequired", "The location property is required for this definition.")
             clean.pop("id", None)
@@ -263,6 +270,7 @@ class Store:
             computed = self._prepare(path, clean, existing)
             created = existing is None
             record = self._upsert(path, clean, computed)
+            self._attach(record)
             touched = self._mark_updating(path)
             operation = self._start(
                 kind="write",
@@ -344,6 +352,8 @@ class Store:
     def _check_not_busy(self, lock_keys: frozenset[str]) -> None:
         for op in self.operations.values():
             if op.status == "InProgress" and op.lock_keys & lock_keys:
+                if op.namespace == CONTAINER_SERVICE:
+                    raise containerservice.busy_error(op, self)
                 raise ArmError(
                     409,
                     "AnotherOperationInProgress",
@@ -354,8 +364,8 @@ class Store:
     def operation_url(self, op: Operation, *, endpoint: str = "https://management.azure.com") -> str:
         sub = op.target.split("/")[2]
         return (
-            f"{endpoint}/subscriptions/{sub}/providers/Microsoft.Network/locations/{op.location}"
-            f"/operations/{op.id}?api-version=2026-03-01"
+            f"{endpoint}/subscriptions/{sub}/providers/{op.namespace}/locations/{op.location}"
+            f"/operations/{op.id}?api-version={op.api_version}"
         )
 
     def _upsert(self, path: ResourcePath, clean: Json, computed: Json) -> Record:
@@ -411,6 +421,10 @@ class Store:
         if path.type.segments[0] == "firewallPolicies":
             policy_key = path.key if path.parent is None else path.key.rsplit("/", 2)[0]
             touched.extend(r.key for r in self._firewalls_using(policy_key))
+        if path.type.segments == containerservice.POOL:
+            parent = path.parent
+            assert parent is not None
+            touched.append(parent.key)  # the cluster is Updating while one of its pools is
         # A PUT of a parent (route table, VNet) replaces its inline children too: they update with it.
         replaces_children = path.type.embedded_in is None
         for key in touched:
@@ -444,6 +458,8 @@ class Store:
             lock_keys=lock_keys,
             completed=completed,
             error=error,
+            namespace=path.type.namespace,
+            api_version=path.type.api_version,
         )
         self.operations[op.id] = op
         self.changed.notify_all()
@@ -535,14 +551,18 @@ class Store:
         """Create a resource as the platform would, without an operation or an event (scenarios)."""
         with self.lock:
             try:
-                clean = self.catalog.check_request(path.type.definition, body)
+                clean = self.catalog.check_request(path.type.definition, body, spec=path.type.spec)
             except RequestBodyError as err:
                 raise ValueError(f"{resource_id}: {err.message}") from None
+            self.seeding = True
             try:
                 computed = self._prepare(path, clean, self.records.get(path.key))
+                record = self._upsert(path, clean, computed)
+                self._attach(record)
             except ArmError as err:
-                raise ValueError(f"{resource_id}: {err.message}") from None
-            record = self._upsert(path, clean, computed)
+                raise ValueError(f"{resource_id}: {err.code}: {err.message}") from None
+            finally:
+                self.seeding = False
             record.state = "Succeeded"
             for child in self._children(record):
                 child.state = "Succeeded"
@@ -569,13 +589,33 @@ class Store:
         prefix = record.key + "/"
         return sorted((r for k, r in self.records.items() if k.startswith(prefix)), key=lambda r: r.seq)
 
+    def children(self, record: Record) -> list[Record]:
+        """Every resource below ``record`` (its children, theirs, ...), oldest first."""
+        return self._children(record)
+
+    def add_child(self, path: ResourcePath, body: Json) -> Record:
+        """A record a parent's write creates (an AKS cluster's agent pools), Updating with its parent."""
+        self._seq += 1
+        record = Record(path=path, body=body, etag=new_etag(), state="Updating", seq=self._seq)
+        self.records[path.key] = record
+        return record
+
+    @staticmethod
+    def new_etag() -> str:
+        return new_etag()
+
     def view(self, record: Record) -> Json:
         """The resource as ARM returns it: writable data plus everything the platform computes."""
         body = copy.deepcopy(record.body)
-        out: Json = {"name": record.path.names[-1], "id": record.path.id, "etag": self.etag(record)}
+        out: Json = {"name": record.path.names[-1], "id": record.path.id}
         out["type"] = record.type.arm_type
         out.update(body)
         props = out.setdefault("properties", {})
+        *outer, member = record.type.etag_at
+        holder = out
+        for key in outer:
+            holder = holder.setdefault(key, {})
+        holder[member] = self.etag(record)
         props["provisioningState"] = record.state
         decorate = _DECORATORS.get(record.type.segments)
         if decorate is not None:
@@ -592,6 +632,12 @@ class Store:
     def _prepare(self, path: ResourcePath, body: Json, existing: Record | None) -> Json:
         prepare = _PREPARERS.get(path.type.segments)
         return prepare(self, path, body, existing) if prepare else {}
+
+    def _attach(self, record: Record) -> None:
+        """What a write does beyond its own record (an AKS cluster's PUT writes its agent pools)."""
+        attach = _ATTACHERS.get(record.type.segments)
+        if attach is not None:
+            attach(self, record)
 
     def _find(self, ref: str | None, kind: tuple[str, ...]) -> Record | None:
         if ref is None:
@@ -664,7 +710,13 @@ class Store:
         return None
 
     def _referrers(self, key: str) -> list[Record]:
-        return [r for r in self.records.values() if r.key != key and key in set(_refs(r.body))]
+        """Resources whose body names ``key``: NRP's ``{"id": ...}`` or an AKS pool's plain subnet ID."""
+        return [
+            r
+            for r in self.records.values()
+            if r.key != key
+            and (key in set(_refs(r.body)) or key in {i.lower() for i in containerservice.linked_ids(r.type, r.body)})
+        ]
 
     def _check_not_in_use(self, record: Record) -> None:
         kind = record.type.segments
@@ -914,7 +966,21 @@ _PREPARERS: dict[tuple[str, ...], Callable[[Store, ResourcePath, Json, Record | 
     ("loadBalancers",): _prepare_load_balancer,
     ("publicIPAddresses",): _prepare_public_ip,
     ("ipGroups",): _prepare_ip_group,
+    containerservice.CLUSTER: containerservice.prepare_cluster,
+    containerservice.POOL: containerservice.prepare_pool,
 }
+
+_ATTACHERS: dict[tuple[str, ...], Callable[[Store, Record], None]] = {
+    containerservice.CLUSTER: containerservice.attach_pools,
+    containerservice.POOL: containerservice.touch_cluster,
+}
+
+
+def _body_error(rtype: ResourceType, err: RequestBodyError) -> ArmError:
+    """A request body the provider refuses, in its own words: AKS's Go decoder, or NRP's Json.NET."""
+    if rtype.namespace == CONTAINER_SERVICE:
+        return containerservice.body_error(err)
+    return ArmError(400, err.code, err.message, details=err.body()["error"]["details"])
 
 
 def _decorate_sub_resources(record: Record, props: Json, prop: str, child_type: str, etag: str) -> None:
@@ -1026,4 +1092,6 @@ _DECORATORS: dict[tuple[str, ...], Callable[[Store, Record, Json], None]] = {
     ("loadBalancers",): _decorate_load_balancer,
     ("publicIPAddresses",): _decorate_public_ip,
     ("ipGroups",): _decorate_ip_group,
+    containerservice.CLUSTER: containerservice.decorate_cluster,
+    containerservice.POOL: containerservice.decorate_pool,
 }

@@ -38,6 +38,15 @@ REQUIRED_OPERATIONS = {
     "IpGroups_Get",
     "IpGroups_ListByResourceGroup",
     "IpGroups_Delete",
+    # Microsoft.ContainerService (tests/test_localarm_containerservice.py)
+    "ManagedClusters_Get",
+    "ManagedClusters_CreateOrUpdate",
+    "ManagedClusters_ListByResourceGroup",
+    "ManagedClusters_Delete",
+    "AgentPools_Get",
+    "AgentPools_CreateOrUpdate",
+    "AgentPools_List",
+    "AgentPools_Delete",
 }
 
 
