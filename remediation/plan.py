@@ -17,6 +17,7 @@ Everything else is copied through untouched.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -294,6 +295,12 @@ class _FirewallPlanner:
 
     def _baseline(self, cluster: ClusterConfig, findings: list[Finding]) -> Baseline | None:
         prefixes = [p for subnet in cluster.subnets for p in subnet_prefixes(self.observation.subnet(subnet))]
+        proxy = firewall_private_ip(self.group.firewalls[cluster.name]) if self.base.dns_proxy else None
+        if proxy in cluster.dns_servers:
+            # DNS sent to the firewall's own DNS proxy is answered by the firewall, not filtered by its rules
+            # (learn.microsoft.com/azure/firewall/dns-settings: with DNS proxy on, clients use the firewall's
+            # private IP as their DNS server): no rule is needed for it.
+            cluster = dataclasses.replace(cluster, dns_servers=tuple(s for s in cluster.dns_servers if s != proxy))
         try:
             return expand_baseline(self.profile, cluster, egress_sources=prefixes)
         except BaselineError as err:

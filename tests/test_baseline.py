@@ -438,7 +438,7 @@ def test_an_unknown_rule_key_is_rejected_with_a_suggestion(tmp_path: Path) -> No
             "networkRules[0].destination",
             "unknown key 'destination'; did you mean 'destinations'? (expected one of: name, description, "
             "protocols, ports, sources, destinations, fqdns, fallbackDestinations, fallbackFqdns, withoutDnsProxy, "
-                "when, source)",
+            "when, source)",
         ),
         ("networkRules[0]", "the rule has no destinations (expected destinations and/or fqdns)"),
     ]

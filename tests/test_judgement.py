@@ -243,7 +243,7 @@ def test_tls_inspection_on_the_owned_tag_rule_is_a_modified_rule_and_is_turned_o
 
     [modified] = found(result, "modified-rule")
     assert "TLS inspection" in modified
-    [tag_rule] = [r for r in owned_rules(network, classic=False, collection="aks-egress-app")]
+    [tag_rule] = owned_rules(network, classic=False, collection="aks-egress-app")
     assert not tag_rule.get("terminateTLS")
 
 
