@@ -11,8 +11,7 @@ from typing import Any
 from remediation.alerts import digest_card, remediation_card
 from remediation.config import Mode
 from remediation.events import Caller, ResourceChange
-from remediation.findings import Finding, FindingKind
-from remediation.findings import ActionStatus
+from remediation.findings import ActionStatus, Finding, FindingKind
 from remediation.reconcile import Action, ClusterResult, SweepResult
 from remediation.resource_id import ResourceId
 
