@@ -714,3 +714,40 @@ def test_load_balancer_and_public_ip_events_reach_clusters_that_publish_services
         arm.advance_clock(1)
     # the firewall's public IPs are known from the first reconcile, so an event for one of them concerns the cluster
     assert firewall_ip.key in rt.topology.public_ips_of("aks-demo")
+
+
+def test_an_ip_group_event_reaches_the_clusters_whose_firewall_rules_name_the_group(
+    arm: LocalArm, rt: triggers.Runtime, operator_of: Operator
+) -> None:
+    group = demo_id("rg-hub", "ipGroups", "ipg-aks-nodes")
+    other = demo_id("rg-hub", "ipGroups", "ipg-elsewhere")
+    for each in (group, other):
+        operator_of.put(each, {"location": "westeurope", "properties": {"ipAddresses": ["10.240.0.0/16"]}})
+    rule = {
+        "ruleType": "NetworkRule",
+        "name": "from-group",
+        "ipProtocols": ["TCP"],
+        "sourceIpGroups": [str(group)],
+        "destinationAddresses": ["192.168.0.1"],
+        "destinationPorts": ["22"],
+    }
+    collection = {
+        "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+        "name": "admin",
+        "priority": 100,
+        "action": {"type": "Allow"},
+        "rules": [rule],
+    }
+    operator_of.put(
+        POLICY.child("ruleCollectionGroups", "admin"),
+        {"properties": {"priority": 500, "ruleCollections": [collection]}},
+    )
+
+    def event(resource: ResourceId) -> triggers.EventOutcome:
+        data = event_grid_event("Microsoft.Network/ipGroups/write", resource).get_json()
+        return triggers.handle_event(event_id="e", event_type=WRITE, data=data, rt=rt)
+
+    assert event(group).status == "handled"
+    arm.requests.clear()
+    assert event(other).status == "out-of-scope"
+    assert arm.requests == []  # learned from the first reconcile: no read to route the second event

@@ -375,3 +375,144 @@ def _foreign_nat(network: AzureNetwork, model: str) -> Any:
     return network.get(POLICY.child("ruleCollectionGroups", "DefaultDnatRuleCollectionGroup")).body["properties"][
         "ruleCollections"
     ]
+
+
+# --- DNAT as Azure sees it --------------------------------------------------------------------------------
+
+
+def test_a_port_a_parent_policys_nat_rule_takes_is_taken_and_the_service_moves_to_the_next_firewall_ip(
+    arm: LocalArm, network: AzureNetwork, config: Config, operator_of: Operator
+) -> None:
+    """Parent policies' NAT rules are processed first (learn.microsoft.com/azure/firewall/rule-processing, the
+    DNATRC1 example): a rule of ours on the same firewall IP and port would never match."""
+    parent = demo_id("rg-hub", "firewallPolicies", "fwpol-org")
+    operator_of.put(parent, {"location": "westeurope", "properties": {"sku": {"tier": "Standard"}}})
+    nat = {
+        "ruleCollectionType": "FirewallPolicyNatRuleCollection",
+        "name": "org-web",
+        "priority": 100,
+        "action": {"type": "DNAT"},
+        "rules": [
+            {
+                "ruleType": "NatRule",
+                "name": "portal",
+                "ipProtocols": ["TCP"],
+                "sourceAddresses": ["*"],
+                "destinationAddresses": [FW_IP1],
+                "destinationPorts": ["80"],
+                "translatedAddress": "10.9.9.9",
+                "translatedPort": "80",
+            }
+        ],
+    }
+    operator_of.put(
+        parent.child("ruleCollectionGroups", "org-dnat"), {"properties": {"priority": 100, "ruleCollections": [nat]}}
+    )
+    operator_of.edit(POLICY, lambda body: body["properties"].update({"basePolicy": {"id": str(parent)}}))
+
+    run(config, network)
+
+    assert published(dnat_rules(network, model="policy")) == {(f"{FW_IP2}:80", f"{STOREFRONT_IP}:80", "TCP")}
+
+
+def test_when_every_firewall_ip_is_taken_by_a_parent_rule_the_conflict_names_it(
+    arm: LocalArm, network: AzureNetwork, config: Config, operator_of: Operator
+) -> None:
+    parent = demo_id("rg-hub", "firewallPolicies", "fwpol-org")
+    operator_of.put(parent, {"location": "westeurope", "properties": {"sku": {"tier": "Standard"}}})
+    rules = [
+        {
+            "ruleType": "NatRule",
+            "name": f"portal-{i}",
+            "ipProtocols": ["TCP"],
+            "sourceAddresses": ["*"],
+            "destinationAddresses": [ip],
+            "destinationPorts": ["80"],
+            "translatedAddress": "10.9.9.9",
+            "translatedPort": "80",
+        }
+        for i, ip in enumerate((FW_IP1, FW_IP2))
+    ]
+    nat = {
+        "ruleCollectionType": "FirewallPolicyNatRuleCollection",
+        "name": "org-web",
+        "priority": 100,
+        "action": {"type": "DNAT"},
+        "rules": rules,
+    }
+    operator_of.put(
+        parent.child("ruleCollectionGroups", "org-dnat"), {"properties": {"priority": 100, "ruleCollections": [nat]}}
+    )
+    operator_of.edit(POLICY, lambda body: body["properties"].update({"basePolicy": {"id": str(parent)}}))
+
+    result = run(config, network)
+
+    [conflict] = [f.detail for f in result.findings if str(f.kind) == "dnat-conflict"]
+    assert "parent policy fwpol-org / group org-dnat / collection org-web" in conflict
+    assert dnat_rules(network, model="policy") == []
+
+
+def test_a_configured_public_ip_that_is_not_on_the_firewall_gets_no_dnat_rule_but_a_finding(
+    model: str, arm: LocalArm, network: AzureNetwork, tmp_path: Path, operator_of: Operator
+) -> None:
+    stray = demo_id("rg-hub", "publicIPAddresses", "pip-not-on-firewall")
+    operator_of.put(
+        stray,
+        {"location": "westeurope", "sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"}},
+    )
+    scope = f"/subscriptions/{FIREWALL.subscription}/resourceGroups/{NODE_GROUP}"
+    firewall_ip = demo_id("rg-hub", "publicIPAddresses", "pip-fw-hub-2")
+    config = write_config(
+        tmp_path, inbound={"nodeResourceGroup": scope, "firewallPublicIps": [str(stray), str(firewall_ip)]}
+    )
+
+    result = run(config, network)
+
+    [finding] = [f for f in result.findings if str(f.kind) == "dnat-ip-not-on-firewall"]
+    assert finding.resource == str(stray)
+    assert published(dnat_rules(network, model=model)) == {(f"{FW_IP2}:80", f"{STOREFRONT_IP}:80", "TCP")}
+    assert not result.compliant
+
+
+def test_the_limit_of_external_destinations_counts_every_firewall_ip_not_just_the_configured_ones(
+    tmp_path: Path,
+) -> None:
+    """Azure Firewall: at most 250 DNAT external destinations = firewall public IPs + unique (address, port,
+    protocol) tuples (firewall-limits). Two firewall IPs and 248 tuples fill it, even with one IP configured."""
+    from remediation.firewall import POLICY as POLICY_DIALECT
+    from remediation.inbound import Publication, parse_nat_rule, plan_dnat
+
+    taken = [
+        parse_nat_rule(
+            {
+                "name": f"other-{port}",
+                "ipProtocols": ["TCP"],
+                "destinationAddresses": [FW_IP2],
+                "destinationPorts": [str(port)],
+                "translatedAddress": "10.1.1.1",
+                "translatedPort": str(port),
+            },
+            owned=False,
+        )
+        for port in range(1000, 1248)
+    ]
+    cluster = write_config(
+        tmp_path,
+        inbound={
+            "nodeResourceGroup": f"/subscriptions/{FIREWALL.subscription}/resourceGroups/{NODE_GROUP}",
+            "firewallPublicIps": [str(demo_id("rg-hub", "publicIPAddresses", "pip-fw-hub-1"))],
+        },
+    ).clusters[0]
+
+    plan = plan_dnat(
+        cluster,
+        publications=[Publication(STOREFRONT_IP, 80, "TCP", public=True, where="kubernetes/storefront")],
+        firewall_ips=[FW_IP1],
+        firewall_ip_count=2,
+        nat_rules=taken,
+        dialect=POLICY_DIALECT,
+        resource="group",
+    )
+
+    assert [f.kind for f in plan.findings if f.kind.startswith("dnat-")] == ["dnat-limit", "dnat-capacity"]
+    assert plan.rules == []
