@@ -115,6 +115,15 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class RouteOptions:
+    """What the remediator may do to routes it does not own."""
+
+    # Delete routes in the clusters' route tables that send public destinations around the firewall (opt-in:
+    # by default they are reported, never deleted).
+    remove_bypass: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration: mode, baseline profile, owned names and clusters."""
 
@@ -123,6 +132,7 @@ class Config:
     profile: Profile
     owned: OwnedNames
     clusters: tuple[ClusterConfig, ...]
+    routes: RouteOptions = RouteOptions()
 
     def cluster(self, name: str) -> ClusterConfig:
         """The cluster called ``name`` (case-insensitive); ``KeyError`` lists the configured names."""
@@ -141,16 +151,28 @@ def load_config(path: str | Path) -> Config:
     source = Path(path)
     document = read_document(source, ConfigError)
     problems = Problems(source)
-    top = problems.mapping(document, "", required=("clusters",), optional=("mode", "profile", "owned"))
+    top = problems.mapping(document, "", required=("clusters",), optional=("mode", "profile", "owned", "routes"))
     if top is None:  # pragma: no cover - read_document guarantees a mapping
         raise problems.error(ConfigError)
     mode = _mode(problems, top["mode"]) if "mode" in top else Mode.AUDIT
     profile = _profile(problems, top.get("profile", DEFAULT_PROFILE), source)
     owned = _owned(problems, top["owned"]) if "owned" in top else OwnedNames()
     clusters = _clusters(problems, top["clusters"]) if "clusters" in top else ()
+    routes = _routes(problems, top["routes"]) if "routes" in top else RouteOptions()
     if problems or profile is None or mode is None or owned is None:
         raise problems.error(ConfigError)
-    return Config(source=source, mode=mode, profile=profile, owned=owned, clusters=clusters)
+    return Config(source=source, mode=mode, profile=profile, owned=owned, clusters=clusters, routes=routes)
+
+
+def _routes(problems: Problems, value: object) -> RouteOptions:
+    routes = problems.mapping(value, "routes", optional=("removeBypass",))
+    if routes is None:
+        return RouteOptions()
+    return RouteOptions(
+        remove_bypass=_flag(
+            problems, (routes["removeBypass"], "routes.removeBypass") if "removeBypass" in routes else None
+        )
+    )
 
 
 def _mode(problems: Problems, value: object) -> Mode | None:

@@ -50,7 +50,14 @@ from remediation.inbound import (
     plan_dnat,
 )
 from remediation.resource_id import ResourceId
-from remediation.routes import plan_route_table, plan_subnet, subnet_in, subnet_prefixes
+from remediation.routes import (
+    path_notes,
+    plan_route_table,
+    plan_subnet,
+    private_ranges,
+    subnet_in,
+    subnet_prefixes,
+)
 from remediation.rules import AddressSet, IpGroups, ip_group_addresses, same_traffic
 
 
@@ -117,8 +124,17 @@ class Observation:
         return groups
 
 
-def plan(clusters: Sequence[ClusterConfig], *, owned: OwnedNames, profile: Profile, observation: Observation) -> Plan:
-    """Everything wrong with these clusters' egress baselines, and the minimal writes that restore them."""
+def plan(
+    clusters: Sequence[ClusterConfig],
+    *,
+    owned: OwnedNames,
+    profile: Profile,
+    observation: Observation,
+    remove_bypass: bool = False,
+) -> Plan:
+    """Everything wrong with these clusters' egress baselines, and the minimal writes that restore them.
+
+    ``remove_bypass`` lets the plan delete routes that send egress around the firewall (opt-in)."""
     builder = _Builder(clusters)
     for cluster in clusters:
         builder.add(cluster.name, _firewall_findings(cluster, observation))
@@ -127,7 +143,14 @@ def plan(clusters: Sequence[ClusterConfig], *, owned: OwnedNames, profile: Profi
         dnat = _FirewallPlanner(group, owned=owned, profile=profile, observation=observation, builder=builder).run()
         for name, routes in dnat.items():
             host_routes[name] |= routes
-    _plan_route_tables(clusters, owned=owned, observation=observation, builder=builder, host_routes=host_routes)
+    _plan_route_tables(
+        clusters,
+        owned=owned,
+        observation=observation,
+        builder=builder,
+        host_routes=host_routes,
+        remove_bypass=remove_bypass,
+    )
     for cluster in clusters:
         for subnet_id in cluster.subnets:
             part = plan_subnet(subnet_id, observation.subnet(subnet_id), route_table=cluster.route_table)
@@ -138,7 +161,7 @@ def plan(clusters: Sequence[ClusterConfig], *, owned: OwnedNames, profile: Profi
                     write.body,
                     etag=write.etag,
                     summary=write.summary,
-                    fixes=(write.finding,),
+                    fixes=write.fixes,
                     clusters=[cluster],
                 )
     return builder.plan()
@@ -618,6 +641,7 @@ def _plan_route_tables(
     observation: Observation,
     builder: _Builder,
     host_routes: Mapping[str, set[str]],
+    remove_bypass: bool,
 ) -> None:
     by_table: dict[str, list[ClusterConfig]] = defaultdict(list)
     for cluster in clusters:
@@ -653,24 +677,41 @@ def _plan_route_tables(
                 builder.add(cluster.name, [Finding(FindingKind.ERROR, str(table_id), detail)])
             continue
         ((next_hop, served),) = next_hops.items()
+        vnets = {sub.parent.key: observation.get(sub.parent) for c in served for sub in c.subnets if sub.parent}
         part = plan_route_table(
             table,
             next_hop=next_hop,
             host_routes={ip for c in served for ip in host_routes.get(c.name, ())},
             default_route_name=owned.default_route,
             prefix=owned.collection_prefix,
+            private=private_ranges(vnets.values()),
+            firewall_public_ips={ip for c in served for ip in _firewall_public_addresses(c, observation)},
+            remove_bypass=remove_bypass,
         )
         for cluster in served:
             builder.add(cluster.name, part.findings)
+            for subnet_id in cluster.subnets:
+                vnet = vnets.get(subnet_id.parent.key) if subnet_id.parent else None
+                builder.add(cluster.name, path_notes(subnet_id, observation.subnet(subnet_id), table, vnet))
         for write in part.writes:
             builder.write(
-                write.resource,
-                write.body,
-                etag=write.etag,
-                summary=write.summary,
-                fixes=(write.finding,),
-                clusters=served,
+                write.resource, write.body, etag=write.etag, summary=write.summary, fixes=write.fixes, clusters=served
             )
+
+
+def _firewall_public_addresses(cluster: ClusterConfig, observation: Observation) -> list[str]:
+    """The addresses of the firewall's own public IPs (targets of DNAT host routes)."""
+    firewall = observation.get(cluster.firewall)
+    if firewall is None:
+        return []
+    addresses = []
+    for config in firewall.properties.get("ipConfigurations") or []:
+        ref = ((config.get("properties") or {}).get("publicIPAddress") or {}).get("id")
+        pip = observation.get(str(ref)) if ref else None
+        address = pip.properties.get("ipAddress") if pip else None
+        if address:
+            addresses.append(str(address))
+    return addresses
 
 
 def _firewall_findings(cluster: ClusterConfig, observation: Observation) -> list[Finding]:

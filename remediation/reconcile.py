@@ -186,6 +186,8 @@ def observe(network: AzureNetwork, clusters: Sequence[ClusterConfig], *, reader:
                 groups[policy.id.key] = tuple(network.list_rule_collection_groups(policy.id))
         for group_id in ip_group_ids(firewall, chain, groups):
             reader.find(group_id)
+        for pip in _firewall_public_ips(firewall):
+            reader.find(pip)
     load_balancers: dict[str, tuple[Resource, ...]] = {}
     for cluster in clusters:
         reader.find(cluster.route_table)
@@ -226,6 +228,7 @@ def _involved(
             continue
         chain = read_policy_chain(lambda rid: known.get(rid.key), firewall)
         yield from (p.id.key for p in chain)
+        yield from (rid.key for rid in _firewall_public_ips(firewall))
         yield from (rid.key for rid in ip_group_ids(firewall, chain, groups))
         if cluster.inbound is not None:
             yield from (rid.key for rid in cluster.inbound.load_balancers)
@@ -259,6 +262,16 @@ def discover(network: AzureNetwork, clusters: Sequence[ClusterConfig]) -> dict[s
             policies=frozenset(p.id.key for p in chain),
             ip_groups=frozenset(rid.key for rid in ip_group_ids(firewall, chain, groups)),
         )
+    return found
+
+
+def _firewall_public_ips(firewall: Resource) -> list[ResourceId]:
+    """The firewall's own public IPs: DNAT destinations, and the targets of its host routes."""
+    found = []
+    for config in firewall.properties.get("ipConfigurations") or []:
+        ref = ((config.get("properties") or {}).get("publicIPAddress") or {}).get("id")
+        if ref:
+            found.append(ResourceId.parse(str(ref)))
     return found
 
 
@@ -405,7 +418,13 @@ def reconcile(
             for attempts in range(1, MAX_ATTEMPTS + 1):
                 observation = observe(network, clusters, reader=reader if attempts == 1 else None)
                 knowledge = {c.name: learned(c, observation) for c in clusters}
-                planned = plan(clusters, owned=config.owned, profile=config.profile, observation=observation)
+                planned = plan(
+                    clusters,
+                    owned=config.owned,
+                    profile=config.profile,
+                    observation=observation,
+                    remove_bypass=config.routes.remove_bypass,
+                )
                 for name, found in planned.findings.items():
                     for finding in found:
                         note(name, finding)

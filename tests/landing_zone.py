@@ -27,7 +27,7 @@ KUBENET_ROUTE = ROUTE_TABLE.child("routes", "aks-nodepool1-31457812-vmss000000")
 
 def write_config(directory: Path, **cluster_overrides: Any) -> Config:
     """A configuration file for the aks-demo cluster (``mode: enforce``), loaded the way users load it."""
-    top = {k: cluster_overrides.pop(k) for k in ("mode", "profile", "owned") if k in cluster_overrides}
+    top = {k: cluster_overrides.pop(k) for k in ("mode", "profile", "owned", "routes") if k in cluster_overrides}
     cluster: Json = {
         "name": "aks-demo",
         "location": "westeurope",

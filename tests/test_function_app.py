@@ -308,7 +308,7 @@ def test_an_operators_mistake_is_restored_through_the_decorated_function(
 
     function_app.on_resource_change(event_grid_event("Microsoft.Network/routeTables/routes/write", DEFAULT_ROUTE))
 
-    assert arm_writes(arm) == [str(DEFAULT_ROUTE)]
+    assert arm_writes(arm) == [str(ROUTE_TABLE)]
     assert operator_of.body(DEFAULT_ROUTE)["properties"]["nextHopType"] == "VirtualAppliance"
 
 
@@ -381,7 +381,7 @@ def test_duplicate_and_reordered_events_converge_to_the_same_state(
         function_app.on_resource_change(event)
         arm.advance_clock(1)
 
-    assert sorted(arm_writes(arm)) == sorted([str(DEFAULT_ROUTE), str(AKS_SUBNET)])
+    assert sorted(arm_writes(arm)) == sorted([str(ROUTE_TABLE), str(AKS_SUBNET)])
     final = reconcile_cluster(
         converged.config.clusters[0], config=converged.config, network=converged.network, wait=False
     )

@@ -73,7 +73,7 @@ def test_first_enforce_restores_everything_with_one_write_per_resource(
     expected_rules = (
         ["azureFirewalls", "fw-hub"] if model == "classic" else ["ruleCollectionGroups", "aks-egress-baseline"]
     )
-    assert sorted(targets) == sorted([expected_rules, ["routes", "aks-egress-default"]])
+    assert sorted(targets) == sorted([expected_rules, ["routeTables", "rt-aks"]])
     assert result.arm_calls["writes"] == 2
 
 
@@ -85,8 +85,8 @@ def test_second_run_makes_zero_writes(model: str, arm: LocalArm, network: AzureN
 
     assert again.compliant and not again.changed and again.findings == ()
     assert writes(arm) == []
-    # firewall, (policy + its groups,) route table, subnet: nothing else is read
-    assert again.arm_calls == {"reads": 5 if model == "policy" else 3, "writes": 0, "polls": 0}
+    # firewall, its two public IPs, (policy + its groups,) route table, the AKS subnets' virtual network
+    assert again.arm_calls == {"reads": 7 if model == "policy" else 5, "writes": 0, "polls": 0}
 
 
 def test_audit_mode_computes_the_same_plan_and_writes_nothing(
@@ -198,7 +198,7 @@ def test_missing_default_route_is_recreated_and_kubenet_routes_are_untouched(
     result = run(config, network)
 
     assert kinds(result) == {"missing-route"}
-    assert writes(arm) == [("PUT", str(DEFAULT_ROUTE))]
+    assert writes(arm) == [("PUT", str(ROUTE_TABLE))]  # one write of the table, guarded by its etag
     assert network.get(DEFAULT_ROUTE).body["properties"]["nextHopIpAddress"] == "10.0.1.4"
     assert network.get(KUBENET_ROUTE).body["properties"] == kubenet_before
 
@@ -218,7 +218,7 @@ def test_default_route_to_internet_is_corrected_under_its_own_name(
     route = network.get(ROUTE_TABLE.child("routes", "internet-breakout")).body["properties"]
     assert (route["nextHopType"], route["nextHopIpAddress"]) == ("VirtualAppliance", "10.0.1.4")
     assert network.find(DEFAULT_ROUTE) is None  # fixed in place, not duplicated
-    assert ("PUT", str(ROUTE_TABLE) + "/routes/internet-breakout") in writes(arm)
+    assert ("PUT", str(ROUTE_TABLE)) in writes(arm)
 
 
 def test_moved_firewall_private_ip_moves_the_next_hop(arm: LocalArm, network: AzureNetwork, config: Config) -> None:
@@ -246,7 +246,7 @@ def test_detached_subnet_gets_its_route_table_back_with_everything_else_preserve
 
     result = run(config, network)
 
-    assert kinds(result) == {"subnet-not-associated"}
+    assert kinds(result) == {"subnet-not-associated", "service-endpoint"}  # the endpoint is told, not changed
     props = network.get(AKS_SUBNET).body["properties"]
     assert props["routeTable"]["id"] == str(ROUTE_TABLE)
     assert props["serviceEndpoints"][0]["service"] == "Microsoft.Storage"
@@ -301,7 +301,7 @@ def test_stale_etag_makes_the_engine_re_read_and_re_plan(
         DEFAULT_ROUTE,
         lambda body: body["properties"].update({"nextHopType": "Internet", "nextHopIpAddress": None}),
     )
-    arm.faults.add(_delay_first_put("routes/aks-egress-default"))
+    arm.faults.add(_delay_first_put("routeTables/rt-aks"))
     arm.requests.clear()
     results: list[ClusterResult] = []
     worker = threading.Thread(target=lambda: results.append(run(config, network)))
@@ -316,7 +316,7 @@ def test_stale_etag_makes_the_engine_re_read_and_re_plan(
 
     result = results[0]
     assert result.attempts == 2 and result.compliant
-    statuses = [r["status"] for r in arm.requests if r["method"] == "PUT" and r["path"].endswith("aks-egress-default")]
+    statuses = [r["status"] for r in arm.requests if r["method"] == "PUT" and r["path"] == str(ROUTE_TABLE)]
     assert statuses == [412, 200]
     assert network.find(ROUTE_TABLE.child("routes", "onprem")) is not None
 
