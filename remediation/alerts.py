@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from remediation.config import Mode
 from remediation.events import ResourceChange
-from remediation.findings import ActionStatus, sorted_findings
+from remediation.findings import ActionStatus, FindingKind, sorted_findings
 from remediation.network import is_loopback
 from remediation.reconcile import ClusterResult, SweepResult
 from remediation.resource_id import InvalidResourceId, ResourceId
@@ -58,7 +58,9 @@ MAX_LISTED = 40  # items per list on a card, for reading; the byte limit may cut
 MAX_TEXT = 400  # characters of one finding's or action's text
 MAX_LINKS = 3
 PORTAL = "https://portal.azure.com/#resource"
-CONFLICT_KIND = "dnat-conflict"
+# What the remediator leaves to a person because something it does not own is in the way: a port another
+# rule takes, a Deny that comes first, a route around the firewall (deleted only on opt-in).
+CONFLICT_KINDS = frozenset({FindingKind.DNAT_CONFLICT, FindingKind.SHADOWED_RULE, FindingKind.EGRESS_BYPASS})
 POST_BUDGET_SECONDS = 10.0
 ATTEMPT_TIMEOUT_SECONDS = 5.0
 BACKOFF_SECONDS = 0.5
@@ -109,7 +111,7 @@ def outcome_of(result: ClusterResult) -> Outcome | None:
     if not result.actions and not any(f.blocking for f in result.findings):
         return None
     outstanding = result.outstanding
-    if any(str(f.kind) == CONFLICT_KIND for f in outstanding):
+    if any(f.kind in CONFLICT_KINDS for f in outstanding):
         return Outcome.CONFLICT
     if result.failed:
         return Outcome.FAILED
@@ -355,8 +357,8 @@ def _summary(outcome: Outcome, result: ClusterResult) -> str:
         return f"Another operation is in progress, so the remediator did not write there. {again}."
     outstanding = result.outstanding
     if outcome is Outcome.CONFLICT:
-        conflict = next(f for f in outstanding if str(f.kind) == CONFLICT_KIND)
-        return _clip(f"A rule the remediator does not own is in the way; it needs a person: {conflict.detail}")
+        conflict = next(f for f in sorted_findings(outstanding) if f.kind in CONFLICT_KINDS)
+        return _clip(f"Something the remediator does not own is in the way; it needs a person: {conflict.detail}")
     first = f": {outstanding[0].detail}" if outstanding else ""
     return _clip(f"{_count(len(outstanding), 'finding')} still need a fix{first}")
 

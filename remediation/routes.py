@@ -9,6 +9,7 @@ subnet: the association with the cluster's route table, every other property of 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -204,22 +205,29 @@ def _next_hop_text(props: Mapping[str, object]) -> str:
 @dataclass(frozen=True)
 class Bypass:
     """A route that sends some public destination somewhere else than the firewall: the public addresses
-    it takes (``None`` for a service tag, whose addresses are not known offline)."""
+    it takes (``None`` for a service tag, whose addresses are not known offline), of ``reach``, the public
+    addresses of its prefix."""
 
     route: str
     prefix: str
     next_hop: str
     addresses: AddressSet | None
     etag: str | None
+    reach: AddressSet = AddressSet.EMPTY
 
     @property
     def escapes(self) -> str:
         if self.addresses is None:
             return f"the addresses of service tag {self.prefix}"
+        others = self.reach.minus(self.addresses)
+        if len(others.intervals) <= _SHOWN:
+            but = f" (but {others}, which more specific routes take)" if not others.is_empty else ""
+            return f"every public address in {self.prefix}{but}"
         ranges = str(self.addresses).split(", ")
-        shown = ", ".join(ranges[:4])
-        return shown + (f" and {len(ranges) - 4} more ranges" if len(ranges) > 4 else "")
+        return ", ".join(ranges[:_SHOWN]) + (f" and {len(ranges) - _SHOWN} more ranges" if len(ranges) > _SHOWN else "")
 
+
+_SHOWN = 4
 
 def egress_bypasses(
     table: Resource, *, next_hop: str, private: AddressSet, firewall_public_ips: Iterable[str]
@@ -258,7 +266,7 @@ def egress_bypasses(
             continue
         escapes = wins.intersection(public)
         if not escapes.is_empty:
-            found.append(_bypass(route, table, escapes))
+            found.append(dataclasses.replace(_bypass(route, table, escapes), reach=addresses.intersection(public)))
     return found
 
 

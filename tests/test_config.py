@@ -283,7 +283,7 @@ def test_an_unknown_top_level_key_is_an_error_that_suggests_the_intended_key(tmp
         tmp_path,
         {"mdoe": "enforce", "clusters": [cluster()]},
         "mdoe",
-        "unknown key 'mdoe'; did you mean 'mode'? (expected one of: clusters, mode, profile, owned)",
+        "unknown key 'mdoe'; did you mean 'mode'? (expected one of: clusters, mode, profile, owned, routes)",
     )
 
 
@@ -593,3 +593,16 @@ def test_the_cluster_facts_refuse_values_they_do_not_know(tmp_path: Path) -> Non
     problems = {(p.key, p.problem.split(" (")[0]) for p in caught.value.problems}
     assert ("clusters[0].tunnel", "'openvpn' is not a tunnel") in problems
     assert ("clusters[0].private", "'yes' is not true or false") in problems
+
+
+def test_removing_routes_around_the_firewall_is_off_unless_the_file_opts_in(tmp_path: Path) -> None:
+    default = load_config(write(tmp_path, {"clusters": [cluster()]}))
+    opted = load_config(write(tmp_path, {"routes": {"removeBypass": True}, "clusters": [cluster()]}))
+
+    assert (default.routes.remove_bypass, opted.routes.remove_bypass) == (False, True)
+    assert_only_problem(
+        tmp_path,
+        {"routes": {"removeBypass": "yes"}, "clusters": [cluster()]},
+        "routes.removeBypass",
+        "'yes' is not true or false",
+    )

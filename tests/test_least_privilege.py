@@ -37,7 +37,7 @@ def test_the_check_covers_reads_writes_and_linked_access(product_actions: dict[s
     for action in (
         "microsoft.network/firewallpolicies/rulecollectiongroups/write",
         "microsoft.network/azurefirewalls/write",
-        "microsoft.network/routetables/routes/write",
+        "microsoft.network/routetables/write",
         "microsoft.network/virtualnetworks/subnets/write",
         "microsoft.network/routetables/join/action",
         "microsoft.network/loadbalancers/read",
