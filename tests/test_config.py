@@ -402,6 +402,34 @@ def test_a_malformed_resource_id_is_rejected(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("aks\nnodes", "subnet name 'aks\\nnodes' contains a control or other invisible character"),
+        ("aks nodes", "subnet name 'aks nodes' contains whitespace"),
+        ("aks%2Fnodes", "subnet name 'aks%2Fnodes' contains '%'"),
+        ("a" * 81, "is 81 characters long (ARM allows 1 to 80 for a subnet name)"),
+    ],
+)
+def test_a_resource_name_arm_would_refuse_is_a_configuration_error_at_its_key(
+    tmp_path: Path, name: str, problem: str
+) -> None:
+    bad = SUBNET.rsplit("/", 1)[0] + "/" + name
+    _, error = config_error(tmp_path, {"clusters": [cluster(subnets=[SUBNET, bad])]})
+    ((key, text),) = [(p.key, p.problem) for p in error.problems]
+    assert key == "clusters[0].subnets[1]"
+    assert problem in text
+    assert len(str(error).splitlines()) == 1  # the newline in the name does not split the report
+
+
+def test_a_resource_group_name_arm_would_refuse_is_a_configuration_error(tmp_path: Path) -> None:
+    firewall = FIREWALL.replace("rg-hub", "rg hub")
+    _, error = config_error(tmp_path, {"clusters": [cluster(firewall=firewall)]})
+    assert [(p.key, p.problem) for p in error.problems] == [
+        ("clusters[0].firewall", f"{firewall!r}: resource group name 'rg hub' contains whitespace")
+    ]
+
+
 def test_a_duplicate_cluster_name_differing_only_in_case_points_at_the_first(tmp_path: Path) -> None:
     assert_only_problem(
         tmp_path,
