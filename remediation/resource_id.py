@@ -91,7 +91,8 @@ def _name_problem(name: str, rule: _NameRule | None) -> str | None:
         return problem
     if not rule.min_length <= len(name) <= rule.max_length:
         allowed = f"{rule.min_length} to {rule.max_length}"
-        return f"is {len(name)} characters long (ARM allows {allowed} for a {rule.label} name)"
+        length = f"{len(name)} character{'s' if len(name) != 1 else ''}"
+        return f"is {length} long (ARM allows {allowed} characters for a {rule.label} name)"
     if not _NETWORK_NAME.match(name):
         return f"is not allowed (a {rule.label} name has {_NETWORK_NAME_TEXT})"
     return None

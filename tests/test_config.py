@@ -516,7 +516,7 @@ def test_a_malformed_resource_id_is_rejected(tmp_path: Path) -> None:
         ("aks\nnodes", "subnet name 'aks\\nnodes' contains a control or other invisible character"),
         ("aks nodes", "subnet name 'aks nodes' contains whitespace"),
         ("aks%2Fnodes", "subnet name 'aks%2Fnodes' contains '%'"),
-        ("a" * 81, "is 81 characters long (ARM allows 1 to 80 for a subnet name)"),
+        ("a" * 81, "is 81 characters long (ARM allows 1 to 80 characters for a subnet name)"),
     ],
 )
 def test_a_resource_name_arm_would_refuse_is_a_configuration_error_at_its_key(

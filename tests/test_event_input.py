@@ -255,7 +255,7 @@ def test_a_newline_in_a_claim_makes_no_extra_log_line(
         ("rt\naks", "route table name 'rt\\\\naks' contains a control or other invisible character"),
         ("rt aks", "route table name 'rt aks' contains whitespace"),
         ("rt%2Faks", "route table name 'rt%2Faks' contains '%'"),
-        ("r" * 81, "is 81 characters long (ARM allows 1 to 80 for a route table name)"),
+        ("r" * 81, "is 81 characters long (ARM allows 1 to 80 characters for a route table name)"),
     ],
 )
 def test_a_resource_uri_naming_what_arm_would_refuse_is_malformed(
