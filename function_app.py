@@ -8,6 +8,7 @@ does, so the host indexes the app quickly.
 import azure.functions as func
 
 from remediation import triggers
+from remediation.events import delivery_of
 from remediation.settings import sweep_schedule
 
 app = func.FunctionApp()
@@ -16,13 +17,17 @@ app = func.FunctionApp()
 @app.function_name("on_resource_change")
 @app.event_grid_trigger(arg_name="event")
 def on_resource_change(event: func.EventGridEvent) -> None:
-    """An ARM change event (Event Grid schema): re-read the resource, restore the baseline if it drifted."""
-    time = event.event_time.isoformat() if event.event_time else None
-    try:
-        data = event.get_json()
-    except ValueError:
-        data = None
-    triggers.handle_event(event_id=event.id, event_type=event.event_type, data=data, event_time=time)
+    """An ARM change event: re-read the resource, restore the baseline if it drifted.
+
+    A CloudEvents 1.0 delivery arrives here as a ``func.CloudEvent``; ``delivery_of`` reads either.
+    """
+    delivery = delivery_of(event)
+    triggers.handle_event(
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        data=delivery.data,
+        event_time=delivery.event_time,
+    )
 
 
 @app.function_name("nightly_sweep")

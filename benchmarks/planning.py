@@ -23,7 +23,7 @@ FIREWALL = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/hub/providers/
 POLICY = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/hub/providers/Microsoft.Network/firewallPolicies/p")
 TABLE = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/spoke/providers/Microsoft.Network/routeTables/rt")
 SUBNET = ResourceId.parse(
-    f"/subscriptions/{SUB}/resourceGroups/spoke/providers/Microsoft.Network/virtualNetworks/v/subnets/aks"
+    f"/subscriptions/{SUB}/resourceGroups/spoke/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks"
 )
 GROUPS = 60
 

@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 from remediation.config import Mode
 from remediation.events import ResourceChange
 from remediation.findings import ActionStatus, FindingKind, sorted_findings
+from remediation.log_text import printable
 from remediation.network import is_loopback
 from remediation.reconcile import ClusterResult, SweepResult
 from remediation.resource_id import InvalidResourceId, ResourceId
@@ -610,12 +611,12 @@ class TeamsAlerts:
                 self._posted.popitem(last=False)
 
     def _redact(self, err: BaseException) -> str:
-        """An exception as text, with the webhook URL (or its path and query) cut out."""
+        """An exception as one bounded line of text, with the webhook URL (or its path and query) cut out."""
         reason = getattr(err, "reason", None)
         text = f"{type(err).__name__}: {reason if reason is not None else err}"
         for secret in self._secrets:
             text = text.replace(secret, "<TEAMS_WEBHOOK_URL>")
-        return text
+        return printable(text, limit=500)
 
 
 def _secret_parts(url: str) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from remediation.alerts import outcome_of
 from remediation.events import ResourceChange
+from remediation.log_text import printable
 from remediation.network import credential_for, is_loopback
 from remediation.reconcile import ClusterResult, SweepResult
 from remediation.settings import SettingsError
@@ -152,14 +153,19 @@ class AuditTrail:
             if event is not None:
                 self.publish(event, what=f"cluster {result.cluster}")
         except Exception as err:  # the sink contract: the audit trail must never fail a remediation
-            log.warning("audit event for cluster %s failed: %s: %s", result.cluster, type(err).__name__, err)
+            log.warning(
+                "audit event for cluster %s failed: %s: %s",
+                result.cluster,
+                type(err).__name__,
+                printable(str(err), limit=500),
+            )
 
     def on_sweep(self, sweep: SweepResult) -> None:
         """Publish ``SweepCompleted``. Never raises."""
         try:
             self.publish(sweep_event(sweep), what="the sweep")
         except Exception as err:  # the sink contract, as above
-            log.warning("audit event for the sweep failed: %s: %s", type(err).__name__, err)
+            log.warning("audit event for the sweep failed: %s: %s", type(err).__name__, printable(str(err), limit=500))
 
     def publish(self, event: AuditEvent, *, what: str = "an event") -> bool:
         """Send one event; ``True`` once Event Grid accepted it. Azure errors are logged, not raised."""
@@ -177,7 +183,7 @@ class AuditTrail:
                 event.event_type,
                 what,
                 self.endpoint,
-                str(err).splitlines()[0] if str(err) else type(err).__name__,
+                printable(str(err).splitlines()[0], limit=500) if str(err) else type(err).__name__,
             )
             return False
         log.debug("audit event %s for %s published", event.event_type, what)

@@ -3,11 +3,18 @@
 One set of rules for both: repeated keys are errors, every problem is collected with its key path
 (``clusters[1].subnets[0]``), and one ``DocumentError`` reports them all, one ``<file>: <key>: <problem>``
 line each.
+
+A file is read only if it is a regular file of at most 5 MB, and a document only if it nests no deeper
+than 64 levels and, with its YAML aliases written out, holds at most 100,000 values: a FIFO, a device,
+a deep nesting or an alias bomb (billion laughs) is reported like any other problem with the file,
+never a hang, a ``MemoryError`` or a ``RecursionError``.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +24,12 @@ import yaml
 
 FILE_KEY = "(file)"
 """The key path of problems that concern the whole file (missing, unreadable, not YAML, empty, no mapping)."""
+MAX_BYTES = 5 * 1024 * 1024
+"""The largest file read; a configuration for hundreds of clusters is a few hundred kilobytes."""
+MAX_DEPTH = 64
+"""The deepest nesting of lists and mappings read; the configuration itself needs six levels."""
+MAX_VALUES = 100_000
+"""The most values (scalars, lists, mappings) a document may hold once its aliases are written out."""
 T = TypeVar("T")
 
 
@@ -44,8 +57,27 @@ class DocumentError(ValueError):
         super().__init__("\n".join(f"{file}: {p.key}: {p.problem}" for p in self.problems))
 
 
+class _Refused(Exception):
+    """The document is too large or too deep to be read safely; the text says which."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that rejects repeated keys, which plain YAML loading silently lets the last win."""
+    """``yaml.SafeLoader`` that rejects repeated keys, which plain YAML loading silently lets the last win,
+    and nesting deeper than ``MAX_DEPTH``: PyYAML composes nested nodes recursively, so a few thousand
+    opening brackets would otherwise end in a ``RecursionError``."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                where = f"line {mark.line + 1}, column {mark.column + 1}"
+                raise _Refused(f"nested deeper than {MAX_DEPTH} levels ({where})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -76,30 +108,123 @@ def read_document(path: Path, error: type[DocumentError]) -> dict[Any, Any]:
         return error(path, [Problem(FILE_KEY, problem)])
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
+    except _Refused as exc:
+        raise fail(str(exc)) from None
     except FileNotFoundError:
         raise fail("file not found") from None
-    except IsADirectoryError:
-        raise fail("is a directory, expected a YAML file") from None
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         raise fail(f"not UTF-8 text (invalid byte on line {line})") from None
     except OSError as exc:
         raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+    # A SafeLoader subclass: as safe as yaml.safe_load, but repeated keys are errors and size is bounded.
+    loader = _UniqueKeyLoader(text)
     try:
-        # A SafeLoader subclass: as safe as yaml.safe_load, but repeated keys are errors.
-        document = yaml.load(text, Loader=_UniqueKeyLoader)
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expanded_size(node)
+        document = loader.construct_document(node) if node is not None else None
+    except _Refused as exc:
+        raise fail(str(exc)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise fail(f"invalid YAML{where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise fail(f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     if document is None:
         raise fail("the file is empty (expected a YAML mapping)")
     if not isinstance(document, dict):
         raise fail(f"expected a YAML mapping at the top level, found {describe(document)}")
     return document
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, if it is a regular file of at most ``MAX_BYTES``; ``_Refused`` otherwise.
+
+    The path is looked at before it is opened: opening a FIFO for reading waits for a writer, and a device
+    such as ``/dev/zero`` never ends. ``O_NONBLOCK`` keeps the open from waiting should the path be swapped
+    for a FIFO in between, and the open file is looked at again.
+    """
+    _check_regular(os.stat(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        _check_regular(os.fstat(file.fileno()))
+        data = file.read(MAX_BYTES + 1)  # what /proc-like files hold is not what their size says
+    if len(data) > MAX_BYTES:
+        raise _Refused(f"larger than {MAX_BYTES // (1024 * 1024)} MB; a configuration is far smaller")
+    return data.decode("utf-8")
+
+
+def _check_regular(info: os.stat_result) -> None:
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise _Refused("is a directory, expected a YAML file")
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
+        raise _Refused(f"is {kind}, expected a regular YAML file")
+    if info.st_size > MAX_BYTES:
+        raise _Refused(
+            f"is {info.st_size} bytes, larger than {MAX_BYTES // (1024 * 1024)} MB; a configuration is far smaller"
+        )
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse a node graph that aliases make huge (billion laughs), deep, or cyclic (``&a [*a]``).
+
+    PyYAML does not copy an aliased node: it builds one object and refers to it again, so loading an alias
+    bomb is cheap, but anything that walks the result (validation, messages, JSON) walks it written out.
+    The walk is iterative and visits each node once, so the check costs as much as the file is long.
+    """
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth) once written out
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_done:
+            values = 1 + sum(sizes[id(child)][0] for child in children)
+            depth = 1 + max((sizes[id(child)][1] for child in children), default=0)
+            if values > MAX_VALUES:
+                raise _Refused(
+                    f"holds more than {MAX_VALUES} values once its YAML aliases (*name) are written out "
+                    "(an alias bomb?); a configuration is far smaller"
+                )
+            if depth > MAX_DEPTH:
+                raise _Refused(f"nested deeper than {MAX_DEPTH} levels once its YAML aliases (*name) are written out")
+            sizes[key] = (values, depth)
+            on_path.discard(key)
+            continue
+        if key in sizes:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in on_path:
+                line = child.start_mark.line + 1
+                raise _Refused(f"a YAML alias refers to a node that contains it (line {line}): it would never end")
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def describe(value: object) -> str:

@@ -3,10 +3,15 @@
 Events are hints, never the truth: nothing here reads ARM or trusts the event's content beyond the
 operation and the resource it names. The reconcile that follows re-reads everything. Operation names,
 resource IDs and ``resourceGroups`` casing are compared case-insensitively, as ARM's own samples vary.
+
+Every field is checked for type and size before use: whatever shape a delivery has, the handler logs
+one bounded line and drops what it cannot use, and text from the event reaches logs and cards only
+through ``log_text.printable`` or after validation (a resource ID, a watched operation name).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from remediation.config import ClusterConfig, Config
+from remediation.log_text import printable
 from remediation.resource_id import InvalidResourceId, ResourceId
 
 WATCHED = Path(__file__).with_name("watched-operations.json")
@@ -31,7 +37,91 @@ def watched() -> tuple[frozenset[str], frozenset[str]]:
 
 
 class MalformedEvent(ValueError):
-    """The event lacks what the handler needs, or has it in the wrong shape."""
+    """The event lacks what the handler needs, or has it in the wrong shape; the text is bounded and safe to log."""
+
+
+# --- The envelope: either schema ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The envelope fields of one delivered event, as the Functions trigger handed them over (unchecked)."""
+
+    event_id: object
+    event_type: object
+    event_time: object
+    data: object
+
+
+def delivery_of(event: object) -> Delivery:
+    """The fields of the Event Grid trigger's argument, whichever schema the subscription delivers.
+
+    Both schemas carry the same ARM ``data``. For a CloudEvents 1.0 payload (it has ``specversion``)
+    azure-functions >= 1.25 builds a ``func.CloudEvent`` (``type``, ``time``) instead of a
+    ``func.EventGridEvent`` (``event_type``, ``event_time``), whatever the parameter's annotation says:
+    https://github.com/Azure/azure-functions-python-library/pull/314. Older versions read the Event Grid
+    keys only, so a CloudEvents payload arrives with no event type; ``check_envelope`` says so.
+    """
+    cloud_event = hasattr(event, "specversion")
+    event_type = getattr(event, "type" if cloud_event else "event_type", None)
+    event_time = getattr(event, "time" if cloud_event else "event_time", None)
+    try:
+        data = event.get_json()  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        data = None
+    if isinstance(event_time, dt.datetime):
+        event_time = event_time.isoformat()
+    return Delivery(getattr(event, "id", None), event_type, event_time, data)
+
+
+# ARM's event ids are GUIDs and its times ISO 8601; the bounds keep logs, cards and the alert memory small.
+_MAX_EVENT_ID = 128
+_MAX_EVENT_TIME = 64
+
+
+def check_envelope(*, event_id: object, event_type: object, event_time: object) -> tuple[str, str, str | None]:
+    """The id, event type and time of an event, checked; ``MalformedEvent`` says what is wrong."""
+    if not isinstance(event_id, str) or not event_id.strip():
+        raise MalformedEvent(f"its id is {_kind(event_id)}, expected a non-empty string")
+    if len(event_id) > _MAX_EVENT_ID or not event_id.isprintable():
+        raise MalformedEvent(
+            f"its id {printable(event_id, limit=64)!r} is not an event id "
+            f"(at most {_MAX_EVENT_ID} printable characters; ARM's are GUIDs)"
+        )
+    if event_type is None or event_type == "":
+        raise MalformedEvent(
+            "it has no event type (eventType in the Event Grid schema, type in CloudEvents 1.0): check the "
+            "subscription's event delivery schema; a CloudEvents delivery needs azure-functions >= 1.25"
+        )
+    if not isinstance(event_type, str):
+        raise MalformedEvent(f"its event type is {_kind(event_type)}, expected a string")
+    if event_time is not None:
+        if not isinstance(event_time, str):
+            raise MalformedEvent(f"its event time is {_kind(event_time)}, expected an ISO 8601 string")
+        if len(event_time) > _MAX_EVENT_TIME or not _is_iso_time(event_time):
+            raise MalformedEvent(f"its event time {printable(event_time, limit=64)!r} is not an ISO 8601 time")
+    return event_id, event_type, event_time
+
+
+def _is_iso_time(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind(value: object) -> str:
+    """How a message names a value of the wrong type: ``a list``, ``missing (null)``, ``the number 7``."""
+    if value is None:
+        return "missing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"the number {printable(value, limit=40)}"
+    if isinstance(value, str):
+        return "a string" if value.strip() else "an empty string"
+    return f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__}"
 
 
 @dataclass(frozen=True)
@@ -94,12 +184,18 @@ class ResourceChange:
         }
 
 
+# Claims are shown in log lines and Teams cards. Entra ID display names have at most 256 characters and
+# UPNs fewer; anything longer is cut, and control characters are escaped, when the claims are read.
+_CLAIM_LIMIT = 256
+
+
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
+    return printable(value.strip(), limit=_CLAIM_LIMIT) if isinstance(value, str) and value.strip() else None
 
 
 def caller_from_claims(claims: object, http_request: object = None) -> Caller:
-    """The caller's identity from ``data.claims`` (and the client IP from ``data.httpRequest``)."""
+    """The caller's identity from ``data.claims`` (and the client IP from ``data.httpRequest``), each value
+    bounded and on one line (see ``_CLAIM_LIMIT``)."""
     claims = claims if isinstance(claims, Mapping) else {}
     request = http_request if isinstance(http_request, Mapping) else {}
     return Caller(
@@ -112,15 +208,19 @@ def caller_from_claims(claims: object, http_request: object = None) -> Caller:
 
 
 def parse_change(*, event_id: str, event_type: str, data: object, event_time: str | None = None) -> ResourceChange:
-    """Read an ARM event's ``data``; raise ``MalformedEvent`` saying what is missing or wrong."""
+    """Read an ARM event's ``data``; raise ``MalformedEvent`` saying what is missing or wrong.
+
+    The resource ID is held to ARM's naming rules (``ResourceId.parse``): a ``resourceUri`` no resource
+    could have is malformed, not a resource to look for.
+    """
     if not isinstance(data, Mapping):
-        raise MalformedEvent(f"data must be a JSON object, got {type(data).__name__}")
+        raise MalformedEvent(f"data is {_kind(data)}, expected a JSON object")
     operation = data.get("operationName")
     uri = data.get("resourceUri")
     if not isinstance(operation, str) or not operation:
-        raise MalformedEvent("data.operationName is missing or not a string")
+        raise MalformedEvent(f"data.operationName is {_kind(operation)}, expected a string")
     if not isinstance(uri, str) or not uri:
-        raise MalformedEvent("data.resourceUri is missing or not a string")
+        raise MalformedEvent(f"data.resourceUri is {_kind(uri)}, expected a resource ID string")
     try:
         resource = ResourceId.parse(uri)
     except InvalidResourceId as err:
@@ -132,7 +232,7 @@ def parse_change(*, event_id: str, event_type: str, data: object, event_time: st
         operation=operation,
         resource=resource,
         caller=caller_from_claims(data.get("claims"), data.get("httpRequest")),
-        correlation_id=correlation if isinstance(correlation, str) else None,
+        correlation_id=printable(correlation, limit=_MAX_EVENT_ID) if isinstance(correlation, str) else None,
         event_time=event_time,
     )
 
@@ -242,4 +342,4 @@ def _inbound_concerns(cluster: ClusterConfig, resource: ResourceId, topology: To
 def describe_event(event_id: object, data: Any) -> str:
     """A short, safe description of an event for logs, whatever its shape."""
     operation = data.get("operationName") if isinstance(data, Mapping) else None
-    return f"event {event_id!s:.64} ({operation!s:.120})"
+    return f"event {printable(event_id, limit=64)} ({printable(operation, limit=120)})"

@@ -26,11 +26,13 @@ from remediation.events import (
     MalformedEvent,
     ResourceChange,
     Topology,
+    check_envelope,
     concerned_clusters,
     describe_event,
     parse_change,
     watched,
 )
+from remediation.log_text import printable
 from remediation.network import ArmError, AzureNetwork
 from remediation.reconcile import ClusterResult, Learned, SweepResult, discover, reconcile, reconcile_clusters, units
 from remediation.resource_id import InvalidResourceId
@@ -127,25 +129,35 @@ class EventOutcome:
 
 def handle_event(
     *,
-    event_id: str,
-    event_type: str | None,
+    event_id: object,
+    event_type: object,
     data: Any,
-    event_time: str | None = None,
+    event_time: object = None,
     rt: Runtime | None = None,
 ) -> EventOutcome:
-    """Handle one ARM event from Event Grid: dispatch, re-read, reconcile; raise ``RetryLater`` if busy."""
+    """Handle one ARM event from Event Grid: dispatch, re-read, reconcile; raise ``RetryLater`` if busy.
+
+    Whatever the fields hold, an event the handler cannot use is logged once, bounded, and dropped.
+    """
+    try:
+        event_id, event_type, event_time = check_envelope(
+            event_id=event_id, event_type=event_type, event_time=event_time
+        )
+    except MalformedEvent as err:
+        log.warning("remediation: dropping malformed %s: %s", describe_event(event_id, data), err)
+        return EventOutcome(printable(event_id, limit=64), "malformed", str(err))
     event_types, operations = watched()
     if event_type not in event_types:
-        log.debug("remediation: ignoring event %s of type %s", event_id, event_type)
-        return EventOutcome(event_id, "ignored", f"event type {event_type} is not handled")
+        log.debug("remediation: ignoring event %s of type %s", printable(event_id), printable(event_type))
+        return EventOutcome(event_id, "ignored", f"event type {printable(event_type)} is not handled")
     try:
         change = parse_change(event_id=event_id, event_type=event_type, data=data, event_time=event_time)
     except MalformedEvent as err:
         log.warning("remediation: dropping malformed %s: %s", describe_event(event_id, data), err)
         return EventOutcome(event_id, "malformed", str(err))
     if change.operation.lower() not in operations:
-        log.debug("remediation: ignoring %s on %s", change.operation, change.resource)
-        return EventOutcome(event_id, "ignored", f"operation {change.operation} is not handled", change)
+        log.debug("remediation: ignoring %s on %s", printable(change.operation), change.resource)
+        return EventOutcome(event_id, "ignored", f"operation {printable(change.operation)} is not handled", change)
     rt = rt or runtime()
     if change.caller.is_principal(rt.settings.principal_id):
         log.info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -147,3 +148,51 @@ def test_bad_sweep_concurrency_setting_is_a_usage_error(
     write_config(tmp_path)
     code, _, err = cli("check", "--config", str(tmp_path / "remediation.yaml"))
     assert code == 2 and "SWEEP_CONCURRENCY" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------- hostile configuration files
+
+
+def _hostile_file(kind: str, directory: Path) -> tuple[Path, str, str]:
+    """A configuration path that once hung, exhausted memory or crashed the CLI: (path, key, problem)."""
+    path = directory / "remediation.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+        return path, "(file)", "is a FIFO (named pipe)"
+    if kind == "device":
+        return Path("/dev/zero"), "(file)", "is a device"
+    if kind == "6 MB":
+        with path.open("wb") as file:
+            file.truncate(6 * 1024 * 1024)
+        return path, "(file)", "larger than 5 MB"
+    if kind in ("100 deep", "10000 deep"):
+        depth = int(kind.split(maxsplit=1)[0])
+        path.write_text("clusters: " + "[" * depth + "]" * depth + "\n")
+        return path, "(file)", "nested deeper than 64 levels"
+    if kind == "alias bomb":
+        lines = ["l0: &l0 lol", *(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 10))]
+        path.write_text("\n".join(lines) + "\nclusters: *l9\n")
+        return path, "(file)", "once its YAML aliases (*name) are written out"
+    assert kind == "bad subnet name"
+    write_config(directory)
+    text = path.read_text().replace("subnets/aks-nodes", "subnets/aks%2Fnodes")
+    path.write_text(text)
+    return path, "clusters[0].subnets[0]", "subnet name 'aks%2Fnodes' contains '%'"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "6 MB", "100 deep", "10000 deep", "alias bomb", "bad subnet name"])
+def test_a_hostile_configuration_file_exits_2_naming_file_and_key(env: LocalArm, tmp_path: Path, kind: str) -> None:
+    path, key, problem = _hostile_file(kind, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "remediation", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a hang guard, not a speed check: the FIFO used to block the CLI forever
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert f"{path}: {key}: " in result.stderr and problem in result.stderr
+    assert "Traceback" not in result.stderr
+    assert env.requests == []  # nothing touched Azure

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -30,6 +33,7 @@ SUBNET_2 = f"{RG}/rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet-spok
 LOAD_BALANCER = f"{RG}/MC_rg_aks_westeurope/providers/Microsoft.Network/loadBalancers/kubernetes"
 PUBLIC_IP = f"{RG}/rg-hub/providers/Microsoft.Network/publicIPAddresses/pip-fw-1"
 WORKSPACE = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+T = TypeVar("T")
 
 
 def cluster(**overrides: Any) -> dict[str, Any]:
@@ -235,6 +239,110 @@ def test_a_directory_instead_of_a_file_is_reported(tmp_path: Path) -> None:
     assert (caught.value.key, caught.value.problem) == ("(file)", "is a directory, expected a YAML file")
 
 
+def file_problem(path: Path) -> str:
+    """The one problem ``load_config`` reports for ``path``, which must be at key ``(file)``."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (caught.value.file, caught.value.key) == (path, "(file)")
+    assert len(caught.value.problems) == 1
+    return caught.value.problem
+
+
+def refused_without_waiting(fifo: Path, load: Callable[[], T]) -> T:
+    """``load()``'s result, failing (not hanging) the test if it opens ``fifo`` and waits for a writer."""
+    results: list[T] = []
+    reader = threading.Thread(target=lambda: results.append(load()), daemon=True)
+    reader.start()
+    reader.join(timeout=30)  # not a speed check: without it a regression would hang the suite
+    if reader.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY))  # let the blocked reader see end-of-file, then fail
+        reader.join()
+        pytest.fail(f"loading the configuration waited for a writer on {fifo}")
+    assert results, "loading raised instead of reporting a problem"
+    return results[0]
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "remediator.yaml"
+    os.mkfifo(fifo)
+    problem = refused_without_waiting(fifo, lambda: file_problem(fifo))
+    assert problem == "is a FIFO (named pipe), expected a regular YAML file"
+
+
+def test_a_device_that_never_ends_is_refused() -> None:
+    assert file_problem(Path("/dev/zero")) == "is a device, expected a regular YAML file"
+
+
+def test_a_file_over_5_mb_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "remediator.yaml"
+    with path.open("wb") as file:
+        file.truncate(6 * 1024 * 1024)  # sparse: 6 MB of NUL bytes, which YAML itself would reject otherwise
+    assert file_problem(path) == "is 6291456 bytes, larger than 5 MB; a configuration is far smaller"
+
+
+@pytest.mark.parametrize("depth", [65, 100, 10_000])
+def test_nesting_deeper_than_64_levels_is_refused_without_a_recursion_error(tmp_path: Path, depth: int) -> None:
+    path = write(tmp_path, "clusters: " + "[" * depth + "]" * depth + "\n")
+    assert file_problem(path) == "nested deeper than 64 levels (line 1, column 74)"
+
+
+def test_nesting_up_to_64_levels_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "clusters: " + "[" * 63 + "]" * 63 + "\n")  # the top mapping is the 64th level
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "clusters[0]"  # read, then found not to be a cluster
+
+
+def _alias_bomb(levels: int) -> str:
+    """Billion laughs: each level lists the previous one nine times, so the last holds 9**levels values."""
+    lines = ["l0: &l0 lol"]
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels + 1)]
+    return "\n".join(lines) + f"\nclusters: *l{levels}\n"
+
+
+def test_an_alias_bomb_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, _alias_bomb(9))
+    assert file_problem(path) == (
+        "holds more than 100000 values once its YAML aliases (*name) are written out (an alias bomb?); "
+        "a configuration is far smaller"
+    )
+
+
+def test_an_alias_that_contains_itself_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "clusters: &loop [*loop]\n")
+    assert file_problem(path) == "a YAML alias refers to a node that contains it (line 1): it would never end"
+
+
+def test_aliases_and_merge_keys_within_the_bounds_are_read(tmp_path: Path) -> None:
+    document = textwrap.dedent(
+        f"""\
+        clusters:
+          - &first
+            name: aks-a
+            location: westeurope
+            firewall: {FIREWALL}
+            routeTable: {ROUTE_TABLE}
+            subnets: &subnets [{SUBNET}]
+          - <<: *first
+            name: aks-b
+            subnets: *subnets
+        """
+    )
+    config = load_config(write(tmp_path, document))
+    assert [c.name for c in config.clusters] == ["aks-a", "aks-b"]
+    assert config.clusters[1].firewall == config.clusters[0].firewall
+
+
+def test_a_profile_that_is_a_fifo_is_refused_at_the_profile_key(tmp_path: Path) -> None:
+    fifo = tmp_path / "mine.yaml"
+    os.mkfifo(fifo)
+    document = {"profile": "./mine.yaml", "clusters": [cluster()]}
+    _, error = refused_without_waiting(fifo, lambda: config_error(tmp_path, document))
+    assert [(p.key, p.problem) for p in error.problems] == [
+        ("profile", f"{fifo}: is a FIFO (named pipe), expected a regular YAML file")
+    ]
+
+
 def test_a_file_that_is_not_utf8_text_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "remediator.yaml"
     path.write_bytes(b"mode: audit\nclusters: \xff\n")
@@ -400,6 +508,34 @@ def test_a_malformed_resource_id_is_rejected(tmp_path: Path) -> None:
         "clusters[0].routeTable",
         "'rt-aks' is not a resource ID (expected /subscriptions/<guid>/resourceGroups/<name>/...)",
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("aks\nnodes", "subnet name 'aks\\nnodes' contains a control or other invisible character"),
+        ("aks nodes", "subnet name 'aks nodes' contains whitespace"),
+        ("aks%2Fnodes", "subnet name 'aks%2Fnodes' contains '%'"),
+        ("a" * 81, "is 81 characters long (ARM allows 1 to 80 characters for a subnet name)"),
+    ],
+)
+def test_a_resource_name_arm_would_refuse_is_a_configuration_error_at_its_key(
+    tmp_path: Path, name: str, problem: str
+) -> None:
+    bad = SUBNET.rsplit("/", 1)[0] + "/" + name
+    _, error = config_error(tmp_path, {"clusters": [cluster(subnets=[SUBNET, bad])]})
+    ((key, text),) = [(p.key, p.problem) for p in error.problems]
+    assert key == "clusters[0].subnets[1]"
+    assert problem in text
+    assert len(str(error).splitlines()) == 1  # the newline in the name does not split the report
+
+
+def test_a_resource_group_name_arm_would_refuse_is_a_configuration_error(tmp_path: Path) -> None:
+    firewall = FIREWALL.replace("rg-hub", "rg hub")
+    _, error = config_error(tmp_path, {"clusters": [cluster(firewall=firewall)]})
+    assert [(p.key, p.problem) for p in error.problems] == [
+        ("clusters[0].firewall", f"{firewall!r}: resource group name 'rg hub' contains whitespace")
+    ]
 
 
 def test_a_duplicate_cluster_name_differing_only_in_case_points_at_the_first(tmp_path: Path) -> None:

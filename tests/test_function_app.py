@@ -503,7 +503,7 @@ def test_malformed_events_are_logged_and_dropped_without_raising_or_writing(
         assert any("bad-1" in r.getMessage() for r in caplog.records)
 
 
-def test_an_event_with_no_type_is_ignored(arm: LocalArm, converged: triggers.Runtime) -> None:
+def test_an_event_with_no_type_is_dropped_without_an_arm_call(arm: LocalArm, converged: triggers.Runtime) -> None:
     event = func.EventGridEvent(
         id="x", data={}, topic=None, subject=None, event_type=None, event_time=None, data_version=None
     )

@@ -29,7 +29,7 @@ FIREWALL = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/hub/providers/
 POLICY = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/hub/providers/Microsoft.Network/firewallPolicies/p")
 ROUTE_TABLE = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/spoke/providers/Microsoft.Network/routeTables/rt")
 SUBNET = ResourceId.parse(
-    f"/subscriptions/{SUB}/resourceGroups/spoke/providers/Microsoft.Network/virtualNetworks/v/subnets/aks"
+    f"/subscriptions/{SUB}/resourceGroups/spoke/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks"
 )
 OWNED = OwnedNames()
 PROFILE = load_profile("aks-current", relative_to=Path.cwd())

@@ -45,7 +45,7 @@ ROUTE_TABLE = ResourceId.parse(
     f"/subscriptions/{SUB}/resourceGroups/rg-spoke/providers/Microsoft.Network/routeTables/rt"
 )
 SUBNET = ResourceId.parse(
-    f"/subscriptions/{SUB}/resourceGroups/rg-spoke/providers/Microsoft.Network/virtualNetworks/v/subnets/aks"
+    f"/subscriptions/{SUB}/resourceGroups/rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks"
 )
 OWNED = OwnedNames()
 PROFILES = {name: load_profile(name, relative_to=Path.cwd()) for name in ("seed-2020", "aks-current")}

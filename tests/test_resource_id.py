@@ -57,3 +57,78 @@ def test_resource_group_scopes_are_lower_cased_keys() -> None:
     )
     with pytest.raises(InvalidResourceId):
         resource_group_scope(f"/subscriptions/{SUB}/resourceGroups/rg/providers/x")
+
+
+# --- Names ARM would not accept (Microsoft's resource-name-rules, Microsoft.Network and resource groups) ---
+
+RG = f"/subscriptions/{SUB}/resourceGroups"
+NETWORK = f"{RG}/rg-spoke/providers/Microsoft.Network"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (f"{NETWORK}/virtualNetworks/vnet/subnets/aks\nnodes", r"subnet name 'aks\\nnodes' contains a control"),
+        (f"{NETWORK}/virtualNetworks/vnet/subnets/aks nodes", "subnet name 'aks nodes' contains whitespace"),
+        (f"{NETWORK}/virtualNetworks/vnet/subnets/aks%2Fnodes", "subnet name 'aks%2Fnodes' contains '%'"),
+        (f"{NETWORK}/virtualNetworks/vnet/subnets/aks/nodes", "a name cannot contain '/'"),
+        (f"{NETWORK}/virtualNetworks//subnets/aks", "virtual network name '' is empty"),
+        (f"{NETWORK}/virtualNetworks/v/subnets/aks", "'v' is 1 character long .ARM allows 2 to 64 characters"),
+        (f"{NETWORK}/virtualNetworks/{'v' * 65}/subnets/aks", "is 65 characters long .ARM allows 2 to 64 characters"),
+        (
+            f"{NETWORK}/routeTables/{'r' * 81}",
+            "route table name 'r+' is 81 characters long .ARM allows 1 to 80 characters",
+        ),
+        (f"{NETWORK}/routeTables/rt-aks/routes/-default", "route name '-default' is not allowed"),
+        (f"{NETWORK}/azureFirewalls/fw-hub.", "firewall name 'fw-hub.' is not allowed"),
+        (f"{NETWORK}/firewallPolicies/pol!", "firewall policy name 'pol!' is not allowed"),
+        (f"{NETWORK}/loadBalancers/lb\u2028x", r"load balancer name 'lb\\u2028x' contains a control"),
+        (f"{NETWORK}/publicIPAddresses/pip\u00a0x", r"public IP address name 'pip\\xa0x' contains a control"),
+        (
+            f"{RG}/rg spoke/providers/Microsoft.Network/routeTables/rt",
+            "resource group name 'rg spoke' contains whitespace",
+        ),
+        (
+            f"{RG}/rg-spoke./providers/Microsoft.Network/routeTables/rt",
+            "resource group name 'rg-spoke.' is not allowed",
+        ),
+        (f"{RG}/{'g' * 91}/providers/Microsoft.Network/routeTables/rt", "resource group name 'g+' is not allowed"),
+        (
+            f"{RG}/rg/providers/Microsoft.Storage/storageAccounts/st\tx",
+            r"storageAccounts name 'st\\tx' contains a control",
+        ),
+        (f"{RG}/rg/providers/Micro soft/things/x", "'Micro soft' is not a resource provider namespace or type"),
+    ],
+)
+def test_names_arm_would_not_accept_are_rejected_saying_which_and_why(text: str, problem: str) -> None:
+    with pytest.raises(InvalidResourceId, match=problem):
+        ResourceId.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{NETWORK}/virtualNetworks/{'v' * 64}/subnets/{'s' * 79}_",
+        f"{NETWORK}/virtualNetworks/vn/subnets/a",
+        f"{NETWORK}/routeTables/RT_1.prod-weu_/routes/aks-egress-default",
+        f"{RG}/MC_rg-aks_aks-demo_westeurope/providers/Microsoft.Network/loadBalancers/kubernetes",
+        f"{RG}/rg(prod)_ü/providers/Microsoft.Network/publicIPAddresses/pip-1",
+        f"{RG}/{'g' * 90}/providers/Microsoft.Network/azureFirewalls/{'f' * 80}",
+        f"{RG}/rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-np1-vmss/virtualMachines/0",
+    ],
+)
+def test_names_within_the_rules_are_accepted(text: str) -> None:
+    assert str(ResourceId.parse(text)) == text
+
+
+def test_a_huge_id_is_rejected_with_a_bounded_message() -> None:
+    text = f"{NETWORK}/routeTables/{'r' * 1_000_000}"
+    with pytest.raises(InvalidResourceId) as caught:
+        ResourceId.parse(text)
+    assert f"is {len(text)} characters long" in str(caught.value)
+    assert len(str(caught.value)) < 600
+
+
+def test_a_resource_group_scope_is_held_to_the_resource_group_rules() -> None:
+    with pytest.raises(InvalidResourceId, match="resource group name 'MC rg' contains whitespace"):
+        resource_group_scope(f"/subscriptions/{SUB}/resourceGroups/MC rg")
