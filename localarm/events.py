@@ -22,6 +22,7 @@ from localarm.store import Completed
 Json = dict[str, Any]
 
 WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
+WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"
 DELETE_SUCCESS = "Microsoft.Resources.ResourceDeleteSuccess"
 
 # Event Grid retries 10 s, 30 s, 1 min, 5 min ... for 24 h; locally the same idea on a short clock.
@@ -49,7 +50,7 @@ def arm_event(completed: Completed) -> Json:
         "resourceProvider": completed.action.split("/", 1)[0],
         "resourceUri": resource_id,
         "operationName": completed.action,
-        "status": "Succeeded",
+        "status": "Failed" if completed.failed else "Succeeded",
         "subscriptionId": subscription,
         "tenantId": claims.get("tid", ""),
     }
@@ -62,7 +63,11 @@ def arm_event(completed: Completed) -> Json:
         }
     return {
         "subject": resource_id,
-        "eventType": DELETE_SUCCESS if completed.kind == "delete" else WRITE_SUCCESS,
+        "eventType": DELETE_SUCCESS
+        if completed.kind == "delete"
+        else WRITE_FAILURE
+        if completed.failed
+        else WRITE_SUCCESS,
         "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "id": str(uuid.uuid4()),
         "data": data,

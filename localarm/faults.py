@@ -28,7 +28,14 @@ _ERRORS = {
         "Another operation on this or dependent resource is in progress.",
     ),
 }
-KINDS = (*_ERRORS, "delay", "drop")
+# "fail": the write is accepted as usual, then its long-running operation ends Failed (NRP reports a firewall
+# update that did not reach every instance that way: learn.microsoft.com/azure/firewall/firewall-faq).
+KINDS = (*_ERRORS, "delay", "drop", "fail")
+FAILED_OPERATION = ArmError(
+    500,
+    "InternalServerError",
+    "The operation failed: the update did not complete on every instance. Retry the update.",
+)
 METHODS = ("*", "GET", "PUT", "DELETE", "PATCH", "POST")
 
 

@@ -25,7 +25,7 @@ import trustme
 from localarm import containerservice, scenarios
 from localarm.errors import ArmError, bad_request
 from localarm.events import EventDelivery, arm_event
-from localarm.faults import Fault, FaultBook, FaultSpecError
+from localarm.faults import FAILED_OPERATION, Fault, FaultBook, FaultSpecError
 from localarm.resource_types import API_VERSION, API_VERSIONS, OperationPath, ResourcePath, parse_path
 from localarm.schema import SpecCatalog
 from localarm.store import Caller, Completed, Store, ip_group_refs
@@ -233,7 +233,14 @@ class LocalArm:
     # ----------------------------------------------------------------- ARM
 
     def handle_arm(
-        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: Any,
+        *,
+        fail: bool = False,
     ) -> tuple[Response, ResourcePath | OperationPath | None, list[str]]:
         target: ResourcePath | OperationPath | None = None
         actions: list[str] = []
@@ -279,7 +286,7 @@ class LocalArm:
                 url=f"https://management.azure.com{path}?api-version={expected}",
             )
             response = self._resource(
-                method=method, target=target, query=query, headers=headers, body=body, caller=caller
+                method=method, target=target, query=query, headers=headers, body=body, caller=caller, fail=fail
             )
             return _with_headers(response, rate_headers), target, actions
         except ArmError as err:
@@ -305,6 +312,7 @@ class LocalArm:
         headers: dict[str, str],
         body: Any,
         caller: Caller,
+        fail: bool = False,
     ) -> Response:
         if target.is_collection:
             if method != "GET":
@@ -320,6 +328,7 @@ class LocalArm:
                 caller=caller,
                 if_match=headers.get("if-match"),
                 if_none_match=headers.get("if-none-match"),
+                fail=FAILED_OPERATION if fail else None,
             )
             out = {"Azure-AsyncOperation": self._operation_url(result.operation.location, result.operation.id)}
             out.update(self._retry_after())
@@ -587,6 +596,9 @@ def _handler_for(arm: LocalArm) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "delay":
                 time.sleep(fault.seconds)
                 fault = None
+            failing = fault is not None and fault.kind == "fail"
+            if failing:
+                fault = None
             query = parse_qs(split.query)
             claims = claims_from_authorization(headers.get("authorization"))
             if fault is not None:
@@ -598,7 +610,7 @@ def _handler_for(arm: LocalArm) -> type[BaseHTTPRequestHandler]:
                     target = None
                 actions = rbac_actions(method, target, body) if target else []
             else:
-                response, target, actions = arm.handle_arm(method, path, query, headers, body)
+                response, target, actions = arm.handle_arm(method, path, query, headers, body, fail=failing)
             arm.log_request(
                 method=method,
                 path=path,

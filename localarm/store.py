@@ -11,6 +11,7 @@ Firewall Policy (with its rule collection groups) take one write at a time.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
 import threading
 import time
@@ -71,6 +72,7 @@ class Completed:
     action: str
     caller: Caller
     created: bool
+    failed: bool = False  # a write whose operation ended Failed (ARM emits ResourceWriteFailure)
 
 
 @dataclass
@@ -248,8 +250,10 @@ class Store:
         caller: Caller,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        fail: ArmError | None = None,
     ) -> WriteResult:
-        """Create or update a resource; answers as ARM does (201/200 + a running operation)."""
+        """Create or update a resource; answers as ARM does (201/200 + a running operation, which ends
+        Failed with ``fail``)."""
         with self.lock:
             self.settle()
             parent_path = path.parent
@@ -278,6 +282,7 @@ class Store:
                 touched=touched,
                 lock_keys=lock_keys,
                 completed=Completed("write", record.path.id, f"{path.type.action_prefix}/write", caller, created),
+                error=fail,
             )
             return WriteResult(201 if created else 200, self.view(record), operation)
 
@@ -483,6 +488,20 @@ class Store:
             return min(pending) if pending else None
 
     def _complete(self, op: Operation) -> None:
+        if op.error is not None and op.kind == "write":
+            # The body stays as written and the resource reads Failed, as NRP leaves a firewall whose update
+            # did not reach every instance (learn.microsoft.com/azure/firewall/firewall-faq).
+            op.status = "Failed"
+            for key in op.touched:
+                record = self.records.get(key)
+                if record is not None:
+                    record.state = "Failed" if key == op.target else "Succeeded"
+            target = self.records.get(op.target)
+            if target is not None:
+                holder = self.records[self._parent_key(target)] if target.type.embedded_in is not None else target
+                holder.etag = new_etag()
+            self.on_complete(dataclasses.replace(op.completed, failed=True))
+            return
         if op.error is not None:
             # The resource stays as it was, and no ResourceDeleteSuccess event is emitted.
             op.status = "Failed"

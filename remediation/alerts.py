@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from remediation.config import Mode
+from remediation.deadline import current as deadline_of_invocation
 from remediation.events import ResourceChange
 from remediation.findings import ActionStatus, FindingKind, sorted_findings
 from remediation.log_text import printable
@@ -166,6 +167,50 @@ def remediation_card(result: ClusterResult, change: ResourceChange | None) -> Ca
         body += [_heading("What would be done" if audit else "What was done"), _list(ACTIONS_LIST, done)]
     links = _links(focus, (a.resource for a in result.actions))
     return _card(body, links, fallback=f"{outcome.label}: {result.cluster}")
+
+
+def event_card(results: Sequence[ClusterResult], change: ResourceChange | None) -> Card | None:
+    """The one card for one event: the single cluster's card, or, when the change concerned several clusters
+    (a hub shared by many spokes), the outcome for each and what was done for all of them together."""
+    told = [(outcome, r) for r in results if (outcome := outcome_of(r)) is not None]
+    if len(told) <= 1:
+        return remediation_card(told[0][1], change) if told else None
+    worst = min((o for o, _ in told), key=_SEVERITY.index)
+    first = told[0][1]
+    headline = f"{worst.label}: {len(told)} clusters"
+    restored = sum(1 for o, _ in told if o is Outcome.RESTORED)
+    writes = {(a.method, a.resource, a.summary): a for _, r in told for a in r.actions}
+    summary = f"{restored} of {len(told)} clusters put back with {_count(len(writes), 'write')}" + (
+        "; the others need attention." if restored < len(told) else "."
+    )
+    facts = []
+    if change is not None:
+        facts += [
+            _fact("Resource", _short(str(change.resource))),
+            _fact("Operation", change.operation.rsplit("/", 1)[-1]),
+        ]
+        facts.extend(_caller_facts(change))
+    facts.append(_fact("When", _when(change.event_time if change else None, first.started)))
+    facts.append(_fact("Trigger", f"{_TRIGGERS.get(first.trigger, first.trigger)}, {first.mode} mode"))
+    if change is not None and change.correlation_id:
+        facts.append(_fact("Correlation ID", change.correlation_id))
+    facts.append(_fact("Reconcile", _cost(first)))
+    listed = sorted(told, key=lambda pair: _SEVERITY.index(pair[0]))
+    clusters = [_fact(r.cluster, _clip(_cluster_line(r, o))) for o, r in listed]
+    done = [
+        _fact(a.status, _clip(_describe_action(a.method, a.resource, a.summary, a.detail))) for a in writes.values()
+    ]
+    body: list[Card] = [
+        _headline(headline, summary, style=_STYLES[worst]),
+        {"type": "FactSet", "id": "details", "facts": facts},
+        _heading("Clusters, worst first"),
+        _list(CLUSTERS_LIST, clusters),
+    ]
+    if done:
+        audit = first.mode is Mode.AUDIT
+        body += [_heading("What would be done" if audit else "What was done"), _list(ACTIONS_LIST, done)]
+    focus = str(change.resource) if change else None
+    return _card(body, _links(focus, (writes and (a.resource for a in writes.values())) or ()), fallback=headline)
 
 
 def digest_card(sweep: SweepResult) -> Card:
@@ -510,7 +555,7 @@ class TeamsAlerts:
         self.backoff_seconds = backoff_seconds
         self._rate = rate
         self._opener = urllib.request.build_opener(_NoRedirects())
-        self._posted: OrderedDict[tuple[str, str, Outcome], None] = OrderedDict()
+        self._posted: OrderedDict[tuple[object, ...], None] = OrderedDict()
         self._posted_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -529,23 +574,24 @@ class TeamsAlerts:
         log.info("Teams alerts: on (TEAMS_WEBHOOK_URL is set)")
         return alerts
 
-    def on_result(self, result: ClusterResult, change: ResourceChange | None) -> None:
-        """Post the card for one reconcile; sweep results are left to the digest. Never raises."""
+    def on_event(self, results: Sequence[ClusterResult], change: ResourceChange | None) -> None:
+        """Post one card for what one event (or command) caused, however many clusters it concerned. Never
+        raises."""
+        results = [r for r in results if r.trigger != SWEEP_TRIGGER]  # the sweep posts one digest instead
+        names = ", ".join(r.cluster for r in results)
         try:
-            if result.trigger == SWEEP_TRIGGER:
-                return
-            card = remediation_card(result, change)
-            outcome = outcome_of(result)
-            if card is None or outcome is None:
+            told = tuple(sorted((r.cluster, str(o)) for r in results if (o := outcome_of(r)) is not None))
+            card = event_card(results, change)
+            if card is None:
                 return
             # Event Grid redelivers an event the handler asked to retry: say the same thing about it only once.
-            key = (change.event_id, result.cluster, outcome) if change is not None else None
+            key = (change.event_id, told) if change is not None else None
             if key is not None and self._posted_before(key):
                 return
-            if self.post(card, what=f"cluster {result.cluster} ({outcome})") and key is not None:
+            if self.post(card, what=f"cluster(s) {names}") and key is not None:
                 self._remember(key)
         except Exception as err:  # the sink contract: a Teams problem must never fail a remediation
-            log.warning("Teams alert for cluster %s failed: %s", result.cluster, self._redact(err))
+            log.warning("Teams alert for cluster(s) %s failed: %s", printable(names), self._redact(err))
 
     def on_sweep(self, sweep: SweepResult) -> None:
         """Post the sweep's one digest card. Never raises."""
@@ -555,10 +601,12 @@ class TeamsAlerts:
             log.warning("Teams sweep digest failed: %s", self._redact(err))
 
     def post(self, card: Card, *, what: str = "a card") -> bool:
-        """Send one card within the budget; ``True`` once Teams accepted it. Failures are logged, not raised."""
+        """Send one card within the budget (and what the invocation's deadline leaves: every card of one
+        invocation shares it); ``True`` once Teams accepted it. Failures are logged, not raised."""
         body = json.dumps(teams_message(card), separators=(",", ":"), ensure_ascii=False).encode()
         started = time.monotonic()
-        deadline = started + self.budget_seconds
+        budget = deadline_of_invocation().within(self.budget_seconds)
+        deadline = started + budget
         reason = "no attempt made"
         for attempt in range(1, 100):
             if not self._rate.acquire(deadline=deadline):
@@ -572,7 +620,7 @@ class TeamsAlerts:
                 break
             delay = retry_after if retry_after is not None else self.backoff_seconds * 2 ** (attempt - 1)
             if time.monotonic() + delay >= deadline:
-                reason += f"; waiting {delay:g} s more would pass the {self.budget_seconds:g} s budget"
+                reason += f"; waiting {delay:g} s more would pass the {round(budget, 1):g} s budget"
                 break
             time.sleep(delay)
         log.warning(
@@ -600,11 +648,11 @@ class TeamsAlerts:
         except (OSError, HTTPException) as err:  # refused, reset, DNS, TLS, timeout (URLError is an OSError)
             return None, None, self._redact(err)
 
-    def _posted_before(self, key: tuple[str, str, Outcome]) -> bool:
+    def _posted_before(self, key: tuple[object, ...]) -> bool:
         with self._posted_lock:
             return key in self._posted
 
-    def _remember(self, key: tuple[str, str, Outcome]) -> None:
+    def _remember(self, key: tuple[object, ...]) -> None:
         with self._posted_lock:
             self._posted[key] = None
             while len(self._posted) > 1024:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from remediation.alerts import outcome_of
+from remediation.deadline import current as deadline_of_invocation
 from remediation.events import ResourceChange
 from remediation.log_text import printable
 from remediation.network import credential_for, is_loopback
@@ -146,57 +148,78 @@ class AuditTrail:
         log.info("audit trail: on, publishing to %s", endpoint)
         return trail
 
-    def on_result(self, result: ClusterResult, change: ResourceChange | None) -> None:
-        """Publish ``RemediationCompleted`` for a reconcile that found anything. Never raises."""
+    def on_event(self, results: Sequence[ClusterResult], change: ResourceChange | None) -> None:
+        """Publish ``RemediationCompleted`` for each reconcile that found anything, in one request. Never
+        raises."""
         try:
-            event = remediation_event(result, change)
-            if event is not None:
-                self.publish(event, what=f"cluster {result.cluster}")
+            events = [e for r in results if (e := remediation_event(r, change)) is not None]
+            if events:
+                self.publish(events, what=f"cluster(s) {', '.join(r.cluster for r in results)}")
         except Exception as err:  # the sink contract: the audit trail must never fail a remediation
-            log.warning(
-                "audit event for cluster %s failed: %s: %s",
-                result.cluster,
-                type(err).__name__,
-                printable(str(err), limit=500),
-            )
+            log.warning("audit events failed: %s: %s", type(err).__name__, printable(str(err), limit=500))
 
     def on_sweep(self, sweep: SweepResult) -> None:
-        """Publish ``SweepCompleted``. Never raises."""
+        """Publish every cluster's ``RemediationCompleted`` (those that found anything) and ``SweepCompleted``,
+        in one request. Never raises."""
         try:
-            self.publish(sweep_event(sweep), what="the sweep")
+            events = [e for r in sweep.results if (e := remediation_event(r, None)) is not None]
+            self.publish([*events, sweep_event(sweep)], what="the sweep")
         except Exception as err:  # the sink contract, as above
             log.warning("audit event for the sweep failed: %s: %s", type(err).__name__, printable(str(err), limit=500))
 
-    def publish(self, event: AuditEvent, *, what: str = "an event") -> bool:
-        """Send one event; ``True`` once Event Grid accepted it. Azure errors are logged, not raised."""
-        from azure.core.exceptions import AzureError  # noqa: PLC0415 - cold start: see the module docstring
+    def publish(self, events: AuditEvent | Sequence[AuditEvent], *, what: str = "an event") -> bool:
+        """Send events in one request, within what the invocation's deadline leaves; ``True`` once Event
+        Grid accepted them. Azure errors are logged, not raised."""
+        from azure.core.exceptions import AzureError, HttpResponseError  # noqa: PLC0415 - cold start: see the module docstring
         from azure.eventgrid import EventGridEvent  # noqa: PLC0415
 
-        grid_event = EventGridEvent(
-            subject=event.subject, event_type=event.event_type, data=event.data, data_version=DATA_VERSION
+        batch = [events] if isinstance(events, AuditEvent) else list(events)
+        grid_events = [
+            EventGridEvent(subject=e.subject, event_type=e.event_type, data=e.data, data_version=DATA_VERSION)
+            for e in batch
+        ]
+        budget_end = time.monotonic() + deadline_of_invocation().within(self.timeout_seconds)
+        reason = "no time was left before the invocation's deadline"
+        # Retries are made here, not by azure-core: its RetryPolicy would sleep a whole Retry-After (say 120 s)
+        # before looking at any timeout, and the send must end within the invocation's deadline.
+        for attempt in range(self.retries + 1):
+            left = budget_end - time.monotonic()
+            if left < 0.5:
+                break
+            try:
+                self._publisher().send(grid_events, **self._request_options(left))
+            except HttpResponseError as err:
+                reason = printable(str(err).splitlines()[0], limit=500) if str(err) else type(err).__name__
+                if err.status_code not in RETRIED_STATUSES:
+                    break
+                wait = _retry_after(err) or 0.2 * 2**attempt
+            except AzureError as err:
+                reason = printable(str(err).splitlines()[0], limit=500) if str(err) else type(err).__name__
+                wait = 0.2 * 2**attempt
+            else:
+                log.debug("%d audit event(s) for %s published", len(batch), what)
+                return True
+            if time.monotonic() + wait >= budget_end:
+                reason += f"; waiting {wait:g} s more would pass the budget"
+                break
+            time.sleep(wait)
+        log.warning(
+            "audit events %s for %s not published to %s: %s",
+            ", ".join(sorted({e.event_type for e in batch})),
+            what,
+            self.endpoint,
+            reason,
         )
-        try:
-            self._publisher().send([grid_event], **self._request_options())
-        except AzureError as err:
-            log.warning(
-                "audit event %s for %s not published to %s: %s",
-                event.event_type,
-                what,
-                self.endpoint,
-                printable(str(err).splitlines()[0], limit=500) if str(err) else type(err).__name__,
-            )
-            return False
-        log.debug("audit event %s for %s published", event.event_type, what)
-        return True
+        return False
 
-    def _request_options(self) -> dict[str, Any]:
-        """Per-call options: for a basic topic, ``EventGridPublisherClient`` drops its constructor's options."""
+    def _request_options(self, budget: float) -> dict[str, Any]:
+        """Per-call options: for a basic topic, ``EventGridPublisherClient`` drops its constructor's options.
+        ``budget`` bounds one attempt."""
         options: dict[str, Any] = {
-            "retry_total": self.retries,
-            "retry_backoff_factor": 0.2,
-            "timeout": self.timeout_seconds,  # the whole send, retries included
-            "connection_timeout": min(3.0, self.timeout_seconds),
-            "read_timeout": self.timeout_seconds,
+            "retry_total": 0,  # see publish
+            "timeout": budget,
+            "connection_timeout": min(3.0, budget),
+            "read_timeout": budget,
             "permit_redirects": False,
         }
         if self.ca_bundle:
@@ -211,3 +234,16 @@ class AuditTrail:
                 credential = credential_for(self.endpoint, principal_id=self.principal_id)
                 self._client = EventGridPublisherClient(self.endpoint, credential)
             return self._client
+
+
+RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def _retry_after(err: Any) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (``None``: absent or not a number of seconds)."""
+    response = getattr(err, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -36,6 +36,9 @@ def watched() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(document["eventTypes"]), frozenset(op.lower() for op in document["operations"])
 
 
+WRITE_FAILURE = "Microsoft.Resources.ResourceWriteFailure"  # a write whose long-running operation ended Failed
+
+
 class MalformedEvent(ValueError):
     """The event lacks what the handler needs, or has it in the wrong shape; the text is bounded and safe to log."""
 

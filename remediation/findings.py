@@ -39,6 +39,7 @@ class FindingKind(StrEnum):
     MISSING_HOST_ROUTE = "missing-host-route"
     WRITE_FAILED = "write-failed"
     ARM_UNAVAILABLE = "arm-unavailable"
+    OUT_OF_TIME = "out-of-time"
     ERROR = "error"
     # Informational: a choice the remediator made, a level to watch, or a path to know about.
     PRIORITY_TAKEN = "priority-taken"

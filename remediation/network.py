@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import ipaddress
 import json
 import os
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from remediation import deadline
 from remediation.arm import Json, Resource
 from remediation.resource_id import ResourceId
 
@@ -35,6 +37,10 @@ if TYPE_CHECKING:
 
 DEFAULT_ENDPOINT = "https://management.azure.com"
 API_VERSION = "2026-03-01"  # what azure-mgmt-network 33.x speaks for every Microsoft.Network type we use
+# Per ARM request, cut short by the invocation's deadline: connecting, then waiting for the answer.
+CONNECT_SECONDS = 10.0
+READ_SECONDS = 60.0
+MIN_REQUEST_SECONDS = 1.0  # no request is started, and no Retry-After slept, with less than this left
 ARM_SCOPE = "https://management.azure.com/.default"
 # ARM sends Retry-After with long-running operations and the SDK honours it; this is only the fallback
 # (the SDK's own default, 30 s, makes a sub-second local operation cost half a minute).
@@ -69,6 +75,11 @@ class Busy(ArmError):
 
 class ArmUnavailable(ArmError):
     """ARM could not be reached (connection refused, TLS failure, timeout)."""
+
+
+class OutOfTime(ArmUnavailable):
+    """The invocation's deadline would pass before ARM answers (or before a ``Retry-After`` ends): stop and
+    let the trigger try again later, rather than answer Event Grid too late."""
 
 
 @dataclass(frozen=True)
@@ -282,13 +293,14 @@ class AzureNetwork:
             return client
 
     def _make_client(self, subscription: str) -> NetworkManagementClient:
-        from azure.core.pipeline.policies import SansIOHTTPPolicy
+        from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
         from azure.mgmt.network import NetworkManagementClient
 
         loopback = self.loopback
 
         class GuardAndCount(SansIOHTTPPolicy):  # type: ignore[type-arg]
-            """Refuse requests that cross the loopback line; count the ones that go out."""
+            """Refuse requests that cross the loopback line or the deadline; count the ones that go out; give
+            each its timeouts from what the invocation has left."""
 
             def on_request(self, request: Any) -> None:
                 url = request.http_request.url
@@ -297,17 +309,37 @@ class AzureNetwork:
                         f"refusing to send a request to {urlsplit(url).hostname}: "
                         "it is on the other side of the loopback line from ARM_ENDPOINT"
                     )
+                left = deadline.current().left()
+                if left < MIN_REQUEST_SECONDS:
+                    raise OutOfTime(f"{left:.1f} s left before the deadline: no time for another ARM request")
+                options = request.context.options
+                options["connection_timeout"] = min(options.get("connection_timeout") or CONNECT_SECONDS, left)
+                options["read_timeout"] = min(options.get("read_timeout") or READ_SECONDS, left)
                 calls = _current_calls.get()
                 if calls is not None:
                     calls.count(request.http_request.method, urlsplit(url).path)
 
-        options: dict[str, Any] = {"per_retry_policies": [GuardAndCount()]}
+        class DeadlineRetry(RetryPolicy):  # type: ignore[type-arg]
+            """azure-core's retries, but a wait (``Retry-After`` or backoff) past the deadline is not slept:
+            azure-core would sleep the whole ``Retry-After`` before looking at its own timeout."""
+
+            def sleep(self, settings: Any, transport: Any, response: Any = None) -> None:
+                wait = (self.get_retry_after(response) if response is not None else None) or self.get_backoff_time(
+                    settings
+                )
+                left = deadline.current().left()
+                if wait >= left - MIN_REQUEST_SECONDS:
+                    raise OutOfTime(f"ARM asked to wait {wait:g} s, and only {left:.1f} s are left before the deadline")
+                super().sleep(settings, transport, response)
+
+        options: dict[str, Any] = {
+            "per_retry_policies": [GuardAndCount()],
+            "retry_policy": DeadlineRetry(**({"timeout": self.retry_timeout} if self.retry_timeout else {})),
+        }
         if self.ca_bundle:
             options["connection_verify"] = self.ca_bundle
         if self.polling_interval is not None:
             options["polling_interval"] = self.polling_interval
-        if self.retry_timeout is not None:
-            options["timeout"] = self.retry_timeout
         return NetworkManagementClient(
             self.credential,
             subscription,
@@ -384,20 +416,18 @@ class AzureNetwork:
         return WriteOutcome(resource_id=rid, method="PUT", waited=wait, provisioning_state=state)
 
     def _polling(self, wait: bool) -> Any:
-        """No polling, or ARM polling that keeps counting calls in the SDK's polling thread."""
+        """No polling, or ARM polling that keeps counting calls (and the deadline) in the SDK's polling thread."""
         if not wait:
             return False
         from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-        calls = _current_calls.get()
+        context = contextvars.copy_context()
 
         class CountedPolling(ARMPolling):
+            """Polls in the SDK's thread with the caller's context: its call counter and its deadline."""
+
             def run(self) -> None:
-                token = _current_calls.set(calls)
-                try:
-                    super().run()
-                finally:
-                    _current_calls.reset(token)
+                context.copy().run(super().run)
 
         interval = 30.0 if self.polling_interval is None else self.polling_interval
         return CountedPolling(interval, path_format_arguments={"endpoint": self.endpoint})

@@ -532,8 +532,15 @@ class _FirewallPlanner:
                 self.changes[stage].append(("set action Allow on", collection.name))
         for cluster in self.group.clusters:
             self.builder.add(cluster.name, collection_findings)
-        if not any(self.changes.values()) or base.busy:  # a busy resource is reported, not written
+        failed = self._failed_update()
+        if failed is not None:
+            collection_findings.append(failed)
+            for cluster in self.group.clusters:
+                self.builder.add(cluster.name, [failed])
+        if not (any(self.changes.values()) or failed) or base.busy:  # a busy resource is reported, not written
             return
+        if failed is not None and not any(self.changes.values()):
+            changed.append("write it again: the last update ended Failed")
         for stage in (Stage.NETWORK, Stage.APPLICATION, Stage.DNAT):
             verbs = self.changes.get(stage)
             if not verbs:
@@ -560,6 +567,20 @@ class _FirewallPlanner:
             clusters=clusters,
         )
 
+    def _failed_update(self) -> Finding | None:
+        """The owned resource's last update ended Failed (a firewall keeps running, but some instances may not
+        have the rules): Azure's advice is to update again until it succeeds
+        (learn.microsoft.com/azure/firewall/firewall-faq, "What does Provisioning state: Failed mean?")."""
+        current = self.base.current
+        if current is None or current.provisioning_state != "Failed":
+            return None
+        return Finding(
+            FindingKind.FIREWALL_FAILED,
+            str(current.id),
+            f"the last update of {current.id.name} ended Failed: some firewall instances may not run its rules; "
+            "writing it again",
+        )
+
     def _priority_taken(self, what: str, chosen: int) -> None:
         if chosen == self.base.wanted_priority:
             return
@@ -574,6 +595,7 @@ class _FirewallPlanner:
 
 _FIXED_BY_RULE_WRITE = frozenset(
     {
+        FindingKind.FIREWALL_FAILED,
         FindingKind.MISSING_RULE,
         FindingKind.MODIFIED_RULE,
         FindingKind.MODIFIED_COLLECTION,

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from remediation import deadline
 from remediation.arm import Resource
 from remediation.config import ClusterConfig, Config, Mode
+from remediation.deadline import Deadline
 from remediation.findings import ActionStatus, Finding, FindingKind, sorted_findings
 from remediation.firewall import ip_group_ids, policy_reference
 from remediation.inbound import firewall_public_ip_ids
@@ -31,6 +33,7 @@ from remediation.network import (
     AzureNetwork,
     Busy,
     NotFound,
+    OutOfTime,
     PreconditionFailed,
     counting_calls,
 )
@@ -116,12 +119,17 @@ class ClusterResult:
 
     @property
     def unavailable(self) -> bool:
-        """ARM could not be reached or kept failing transiently: worth trying again later."""
-        return any(f.kind is FindingKind.ARM_UNAVAILABLE for f in self.outstanding)
+        """ARM could not be reached, kept failing transiently, or the deadline came first: try again later."""
+        return any(f.kind in (FindingKind.ARM_UNAVAILABLE, FindingKind.OUT_OF_TIME) for f in self.outstanding)
+
+    @property
+    def write_failed(self) -> bool:
+        """A write the plan needed failed: the drift is still there."""
+        return any(f.kind is FindingKind.WRITE_FAILED for f in self.outstanding)
 
     @property
     def failed(self) -> bool:
-        failures = (FindingKind.ERROR, FindingKind.WRITE_FAILED, FindingKind.ARM_UNAVAILABLE)
+        failures = (FindingKind.ERROR, FindingKind.WRITE_FAILED, FindingKind.ARM_UNAVAILABLE, FindingKind.OUT_OF_TIME)
         return any(f.kind in failures for f in self.outstanding)
 
     @property
@@ -338,15 +346,37 @@ class _Applied:
     stale: bool = False
 
 
+# A write is not started with less than this left before the deadline: ARM's answer must come in time.
+MIN_WRITE_SECONDS = 3.0
+
+
 def _apply(plan: Plan, network: AzureNetwork, *, wait: bool) -> _Applied:
-    """Apply each write; stop at the first 412 so the caller can re-read and re-plan."""
+    """Apply each write; stop at the first 412 so the caller can re-read and re-plan, and before the
+    deadline (the writes not made are reported, to be made by the next try)."""
     applied = _Applied()
     for write in plan.writes:
+        if not deadline.current().allows(MIN_WRITE_SECONDS):
+            left = deadline.current().left()
+            applied.findings.append(
+                (
+                    write,
+                    Finding(
+                        FindingKind.OUT_OF_TIME,
+                        str(write.resource),
+                        f"not written: {left:.1f} s were left before the deadline",
+                    ),
+                )
+            )
+            continue
         try:
             outcome = _send(network, write, wait=wait)
         except PreconditionFailed:
             applied.stale = True
             return applied
+        except OutOfTime as err:
+            applied.actions.append(_action(write, ActionStatus.FAILED, str(err)))
+            applied.findings.append((write, Finding(FindingKind.OUT_OF_TIME, str(write.resource), str(err))))
+            continue
         except Busy as err:
             applied.actions.append(_action(write, ActionStatus.BUSY, str(err)))
             applied.findings.append(
@@ -356,6 +386,11 @@ def _apply(plan: Plan, network: AzureNetwork, *, wait: bool) -> _Applied:
         except ArmError as err:
             applied.actions.append(_action(write, ActionStatus.FAILED, str(err)))
             applied.findings.append((write, Finding(FindingKind.WRITE_FAILED, str(write.resource), str(err))))
+            continue
+        if outcome.provisioning_state == "Failed":
+            detail = f"ARM accepted the write, but the operation ended {outcome.provisioning_state}"
+            applied.actions.append(_action(write, ActionStatus.FAILED, detail))
+            applied.findings.append((write, Finding(FindingKind.WRITE_FAILED, str(write.resource), detail)))
             continue
         status = ActionStatus.APPLIED if outcome.waited else ActionStatus.ACCEPTED
         applied.actions.append(_action(write, status))
@@ -395,10 +430,12 @@ def reconcile(
     wait: bool = True,
     trigger: str = "cli",
     reader: _Reader | None = None,
+    until: Deadline | None = None,
 ) -> list[ClusterResult]:
     """Observe, plan and (in enforce mode) apply for clusters that share resources; never raises for ARM
     trouble. One result per cluster, in the order given. ``reader`` holds reads a sweep already made
-    (used for the first attempt only: after a 412 everything is read again)."""
+    (used for the first attempt only: after a 412 everything is read again). ``until`` is the deadline to
+    work under (default: the caller's)."""
     mode = mode or config.mode
     started = datetime.now(UTC)
     clock = time.perf_counter()
@@ -412,6 +449,7 @@ def reconcile(
         findings[cluster].setdefault((finding.kind, finding.resource, finding.rule), finding)
 
     with ExitStack() as stack, counting_calls() as calls:
+        stack.enter_context(deadline.running(until or deadline.current()))
         for lock in _firewall_locks(clusters):
             stack.enter_context(lock)
         try:
@@ -453,6 +491,9 @@ def reconcile(
                             f"resources kept changing: gave up after {MAX_ATTEMPTS} re-reads",
                         ),
                     )
+        except OutOfTime as err:
+            for cluster in clusters:
+                note(cluster.name, Finding(FindingKind.OUT_OF_TIME, str(cluster.firewall), f"reconcile stopped: {err}"))
         except (ArmError, InvalidResourceId) as err:
             kind = FindingKind.ARM_UNAVAILABLE if _transient(err) else FindingKind.ERROR
             for cluster in clusters:
@@ -583,11 +624,15 @@ def reconcile_clusters(
 
     def firewall(cluster: ClusterConfig) -> None:
         # A failure here is left to the group's reconcile, which reads the firewall again and reports it.
-        with suppress(ArmError, InvalidResourceId):
+        with suppress(ArmError, InvalidResourceId), deadline.running(until):
             reader.find(cluster.firewall)
 
+    until = deadline.current()
+
     def one(unit: list[ClusterConfig]) -> list[ClusterResult]:
-        results = reconcile(unit, config=config, network=network, mode=mode, wait=wait, trigger=trigger, reader=reader)
+        results = reconcile(
+            unit, config=config, network=network, mode=mode, wait=wait, trigger=trigger, reader=reader, until=until
+        )
         if on_result is not None:
             for result in results:
                 on_result(result)

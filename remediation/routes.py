@@ -229,6 +229,7 @@ class Bypass:
 
 _SHOWN = 4
 
+
 def egress_bypasses(
     table: Resource, *, next_hop: str, private: AddressSet, firewall_public_ips: Iterable[str]
 ) -> list[Bypass]:

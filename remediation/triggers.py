@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediation import deadline
 from remediation.alerts import TeamsAlerts
 from remediation.audit import AuditTrail
 from remediation.config import Config, Mode, load_config
+from remediation.deadline import EVENT_SECONDS, SWEEP_SECONDS, Deadline
 from remediation.events import (
+    WRITE_FAILURE,
     Dispatch,
     MalformedEvent,
     ResourceChange,
@@ -32,6 +35,7 @@ from remediation.events import (
     parse_change,
     watched,
 )
+from remediation.findings import FindingKind
 from remediation.log_text import printable
 from remediation.network import ArmError, AzureNetwork
 from remediation.reconcile import ClusterResult, Learned, SweepResult, discover, reconcile, reconcile_clusters, units
@@ -53,8 +57,9 @@ class Runtime:
     config: Config
     network: AzureNetwork
     topology: Topology = field(default_factory=Topology)
-    # Where remediation results go besides the log (Teams, the audit trail); each must never raise.
-    on_result: list[Callable[[ClusterResult, ResourceChange | None], None]] = field(default_factory=list)
+    # Where remediation results go besides the log (Teams, the audit trail): the results of one event, or of
+    # one sweep. Each sink must never raise, and works within what the invocation's deadline leaves.
+    on_event: list[Callable[[Sequence[ClusterResult], ResourceChange | None], None]] = field(default_factory=list)
     on_sweep: list[Callable[[SweepResult], None]] = field(default_factory=list)
 
     @property
@@ -68,7 +73,7 @@ class Runtime:
         network = AzureNetwork.from_environment(retry_timeout=DEFAULT_EVENT_RETRY_TIMEOUT)
         runtime = cls(settings=settings, config=config, network=network)
         for sink in _sinks():
-            runtime.on_result.append(sink.on_result)
+            runtime.on_event.append(sink.on_event)
             runtime.on_sweep.append(sink.on_sweep)
         log.info(
             "remediation: %d cluster(s) from %s, mode %s, profile %s",
@@ -134,11 +139,18 @@ def handle_event(
     data: Any,
     event_time: object = None,
     rt: Runtime | None = None,
+    seconds: float = EVENT_SECONDS,
 ) -> EventOutcome:
-    """Handle one ARM event from Event Grid: dispatch, re-read, reconcile; raise ``RetryLater`` if busy.
+    """Handle one ARM event from Event Grid: dispatch, re-read, reconcile, tell, all within ``seconds``
+    (Event Grid waits 30 s); raise ``RetryLater`` when the event must come again.
 
     Whatever the fields hold, an event the handler cannot use is logged once, bounded, and dropped.
     """
+    with deadline.running(Deadline.after(seconds)):
+        return _handle(event_id=event_id, event_type=event_type, data=data, event_time=event_time, rt=rt)
+
+
+def _handle(*, event_id: object, event_type: object, data: Any, event_time: object, rt: Runtime | None) -> EventOutcome:
     try:
         event_id, event_type, event_time = check_envelope(
             event_id=event_id, event_type=event_type, event_time=event_time
@@ -159,7 +171,8 @@ def handle_event(
         log.debug("remediation: ignoring %s on %s", printable(change.operation), change.resource)
         return EventOutcome(event_id, "ignored", f"operation {printable(change.operation)} is not handled", change)
     rt = rt or runtime()
-    if change.caller.is_principal(rt.settings.principal_id):
+    # The remediator's own successful writes need nothing; its writes that ended Failed must be tried again.
+    if change.caller.is_principal(rt.settings.principal_id) and change.event_type != WRITE_FAILURE:
         log.info(
             "remediation: skipping %s on %s: caused by the remediator itself",
             change.operation,
@@ -170,23 +183,38 @@ def handle_event(
     if not dispatch.clusters:
         log.debug("remediation: %s on %s concerns no configured cluster", change.operation, change.resource)
         return EventOutcome(event_id, "out-of-scope", "no configured cluster involves this resource", change)
-    results = []
+    results: list[ClusterResult] = []
     # The clusters the change concerns, grouped by what they share: each group is read and planned once,
     # and gets one write per resource (a hub policy restores every spoke's rules in one write).
     shared = {c.name: rt.topology.policies_of(c.name) or frozenset() for c in dispatch.clusters}
     for unit in units(dispatch.clusters, lambda cluster: shared[cluster.name]):
-        for result in reconcile(unit, config=rt.config, network=rt.network, mode=rt.mode, wait=False, trigger="event"):
-            _learn(rt, result.cluster, result.learned)
-            _report(result, change, rt)
-            results.append(result)
-    retry = [r for r in results if r.busy or r.unavailable]
+        results += reconcile(unit, config=rt.config, network=rt.network, mode=rt.mode, wait=False, trigger="event")
+    for result in results:
+        _learn(rt, result.cluster, result.learned)
+    _report(results, change, rt)
+    retry = [(r.cluster, why) for r in results if (why := _retry_reason(r))]
     if retry:
         raise RetryLater(
             f"{change.operation} on {change.resource}: "
-            + "; ".join(f"{r.cluster} is {'busy' if r.busy else 'unreachable'}" for r in retry)
+            + "; ".join(f"{cluster} {why}" for cluster, why in retry)
             + " — Event Grid will deliver the event again"
         )
     return EventOutcome(event_id, "handled", change=change, results=tuple(results))
+
+
+def _retry_reason(result: ClusterResult) -> str | None:
+    """Why the event must come again for this cluster (after the result was reported), or ``None``."""
+    if result.busy:
+        return "is busy"
+    if result.unavailable:
+        return (
+            "could not be reconciled in time"
+            if any(f.kind is FindingKind.OUT_OF_TIME for f in result.outstanding)
+            else "is unreachable"
+        )
+    if result.write_failed:
+        return "has a write that failed"
+    return None
 
 
 def _dispatch(change: ResourceChange, rt: Runtime) -> Dispatch:
@@ -210,14 +238,21 @@ def _learn(rt: Runtime, cluster: str, learned: Learned) -> None:
         )
 
 
-def _report(result: ClusterResult, change: ResourceChange | None, rt: Runtime) -> None:
-    """One log line per reconcile (with the structured result attached), then the other sinks."""
+def _report(results: Sequence[ClusterResult], change: ResourceChange | None, rt: Runtime) -> None:
+    """One log line per cluster (with its structured result attached), then the other sinks, once."""
+    for result in results:
+        _log(result, change)
+    for sink in rt.on_event:
+        sink(results, change)
+
+
+def _log(result: ClusterResult, change: ResourceChange | None) -> None:
     verdict = "compliant" if result.compliant else ("busy" if result.busy else "not compliant")
     if result.changed:
         verdict = "restored" if result.compliant else "partly restored"
     cause = f" after {change.operation} by {change.caller.describe()}" if change else ""
     log.log(
-        logging.WARNING if result.findings else logging.INFO,
+        logging.WARNING if any(f.blocking for f in result.findings) else logging.INFO,
         "remediation: cluster %s %s%s: %d finding(s), %d write(s), %d ARM reads, %.2fs",
         result.cluster,
         verdict,
@@ -228,15 +263,19 @@ def _report(result: ClusterResult, change: ResourceChange | None, rt: Runtime) -
         result.duration_seconds,
         extra={"remediation": result.as_dict() | ({"cause": change.as_dict()} if change else {})},
     )
-    for sink in rt.on_result:
-        sink(result, change)
 
 
-def run_sweep(*, rt: Runtime | None = None, past_due: bool = False) -> SweepResult:
-    """The nightly backstop: reconcile every configured cluster with bounded concurrency."""
+def run_sweep(*, rt: Runtime | None = None, past_due: bool = False, seconds: float | None = None) -> SweepResult:
+    """The nightly backstop: reconcile every configured cluster with bounded concurrency, within ``seconds``
+    (default ``SWEEP_SECONDS``, under the host's function timeout); what it does not reach is reported."""
     rt = rt or runtime()
     if past_due:
         log.info("remediation: the sweep is running later than scheduled (the host was busy or stopped)")
+    with deadline.running(Deadline.after(seconds or SWEEP_SECONDS)):
+        return _sweep(rt)
+
+
+def _sweep(rt: Runtime) -> SweepResult:
     sweep = reconcile_clusters(
         rt.config.clusters,
         config=rt.config,
@@ -245,7 +284,7 @@ def run_sweep(*, rt: Runtime | None = None, past_due: bool = False) -> SweepResu
         wait=False,
         concurrency=rt.settings.sweep_concurrency,
         trigger="sweep",
-        on_result=lambda result: _report(result, None, rt),
+        on_result=lambda result: _log(result, None),
     )
     for result in sweep.results:
         _learn(rt, result.cluster, result.learned)

@@ -342,16 +342,16 @@ def poster(url: str, **options: Any) -> TeamsAlerts:
     return TeamsAlerts(url, **options)
 
 
-def test_on_result_posts_one_envelope_with_the_card_and_saves_it(receiver: TeamsReceiver) -> None:
+def test_on_event_posts_one_envelope_with_the_card_and_saves_it(receiver: TeamsReceiver) -> None:
     result, change = samples.restored()
-    poster(receiver.url).on_result(result, change)
+    poster(receiver.url).on_event([result], change)
     assert receiver.messages == [teams_message(remediation_card(result, change) or {})]
     saved = sorted(receiver.directory.glob("*.json"))
     assert [json.loads(p.read_text()) for p in saved] == receiver.messages
 
 
 def test_a_reconcile_that_found_nothing_posts_nothing(receiver: TeamsReceiver) -> None:
-    poster(receiver.url).on_result(samples.result([], []), None)
+    poster(receiver.url).on_event([samples.result([], [])], None)
     assert receiver.received == []
 
 
@@ -359,7 +359,7 @@ def test_sweep_results_post_no_card_of_their_own_and_the_sweep_posts_one_digest(
     alerts = poster(receiver.url)
     sweep = samples.sweep()
     for result in sweep.results:
-        alerts.on_result(result, None)
+        alerts.on_event([result], None)
     alerts.on_sweep(sweep)
     assert [headline(card) for card in receiver.cards] == ["Nightly sweep: 3 of 8 clusters need attention"]
 
@@ -367,10 +367,10 @@ def test_sweep_results_post_no_card_of_their_own_and_the_sweep_posts_one_digest(
 def test_an_event_delivered_again_with_the_same_outcome_is_not_posted_twice(receiver: TeamsReceiver) -> None:
     alerts = poster(receiver.url)
     result, change = samples.busy()
-    alerts.on_result(result, change)
-    alerts.on_result(result, change)
+    alerts.on_event([result], change)
+    alerts.on_event([result], change)
     restored, _ = samples.restored()
-    alerts.on_result(restored, change)
+    alerts.on_event([restored], change)
     assert [headline(card) for card in receiver.cards] == ["Busy, will retry: aks-prod-weu", "Restored: aks-prod-weu"]
 
 
@@ -378,8 +378,8 @@ def test_a_card_teams_did_not_take_is_posted_again_when_the_event_comes_again() 
     with TeamsReceiver(replies=[Reply(400)]) as receiver:
         alerts = poster(receiver.url)
         result, change = samples.busy()
-        alerts.on_result(result, change)
-        alerts.on_result(result, change)
+        alerts.on_event([result], change)
+        alerts.on_event([result], change)
     assert [r.status for r in receiver.received] == [400, 202]
 
 
@@ -408,7 +408,7 @@ def test_a_retry_after_longer_than_the_budget_gives_up_at_once(caplog: pytest.Lo
 
 def test_a_rejected_card_is_not_retried(caplog: pytest.LogCaptureFixture) -> None:
     with TeamsReceiver(replies=[Reply(400)]) as receiver:
-        poster(receiver.url).on_result(*samples.restored())
+        poster(receiver.url).on_event(*samples.one_event(samples.restored()))
     assert [r.status for r in receiver.received] == [400]
     assert "HTTP 400" in caplog.text
 
@@ -417,7 +417,7 @@ def test_a_webhook_failing_forever_costs_at_most_the_budget_and_logs_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with TeamsReceiver(replies=[Reply(500)] * 50) as receiver:
-        poster(receiver.url, budget_seconds=0.5).on_result(*samples.restored())
+        poster(receiver.url, budget_seconds=0.5).on_event(*samples.one_event(samples.restored()))
     attempts = receiver.received
     assert len(attempts) >= 2
     assert attempts[-1].at - attempts[0].at < 0.5
@@ -432,7 +432,7 @@ def test_a_webhook_that_refuses_connections_does_not_raise(caplog: pytest.LogCap
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     alerts = poster(f"http://127.0.0.1:{port}{WEBHOOK_PATH}", budget_seconds=0.5)
-    alerts.on_result(*samples.restored())
+    alerts.on_event(*samples.one_event(samples.restored()))
     alerts.on_sweep(samples.sweep())
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
@@ -457,13 +457,13 @@ def test_the_webhook_url_never_appears_in_any_log_or_error(caplog: pytest.LogCap
         url = receiver.url
         alerts = TeamsAlerts.from_environment({"TEAMS_WEBHOOK_URL": url}, rate=RateLimit(), backoff_seconds=0.1)
         assert alerts is not None
-        alerts.on_result(*samples.restored())
-        alerts.on_result(*samples.busy())
+        alerts.on_event(*samples.one_event(samples.restored()))
+        alerts.on_event(*samples.one_event(samples.busy()))
         alerts.on_sweep(samples.sweep())
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}{WEBHOOK_PATH}"
-    TeamsAlerts(dead, budget_seconds=0.3, rate=RateLimit()).on_result(*samples.restored())
+    TeamsAlerts(dead, budget_seconds=0.3, rate=RateLimit()).on_event(*samples.one_event(samples.restored()))
     with pytest.raises(SettingsError) as bad:
         TeamsAlerts.from_environment({"TEAMS_WEBHOOK_URL": "ftp://example.org" + WEBHOOK_PATH})
     secret = WEBHOOK_PATH.split("sig=")[1]

@@ -97,7 +97,7 @@ def claims(authorization: str) -> dict[str, Any]:
 
 
 def test_a_remediation_is_published_as_one_event_grid_event_with_the_local_token(topic: Topic) -> None:
-    trail(topic).on_result(*samples.restored())
+    trail(topic).on_event(*samples.one_event(samples.restored()))
     (request,) = topic.requests
     assert request["path"] == f"{TOPIC_PATH}?api-version=2018-01-01"
     assert request["headers"]["Content-Type"].startswith("application/json")
@@ -110,7 +110,7 @@ def test_a_remediation_is_published_as_one_event_grid_event_with_the_local_token
 
 
 def test_the_remediation_data_holds_findings_actions_caller_timings_mode_cluster_and_correlation(topic: Topic) -> None:
-    trail(topic).on_result(*samples.restored())
+    trail(topic).on_event(*samples.one_event(samples.restored()))
     data = topic.events[0]["data"]
     assert data["cluster"] == "aks-prod-weu"
     assert data["outcome"] == "restored"
@@ -150,7 +150,7 @@ def test_the_remediation_data_holds_findings_actions_caller_timings_mode_cluster
 
 
 def test_without_an_event_the_subject_is_the_clusters_firewall(topic: Topic) -> None:
-    trail(topic).on_result(*samples.audit_check())
+    trail(topic).on_event(*samples.one_event(samples.audit_check()))
     (event,) = topic.events
     assert event["subject"] == samples.FIREWALL
     assert event["data"]["outcome"] == "would-restore"
@@ -165,28 +165,28 @@ def test_a_result_without_a_firewall_gets_a_subject_of_its_own() -> None:
     assert event.subject == "/aksEgressRemediator/clusters/aks-prod-weu"
 
 
-def test_every_reconcile_with_findings_is_published_sweep_results_included(topic: Topic) -> None:
-    audit = trail(topic)
-    sweep = samples.sweep()
-    for result in sweep.results:
-        audit.on_result(result, None)
-    assert sorted(e["data"]["cluster"] for e in topic.events) == [
+def test_every_reconcile_with_findings_is_published_sweep_results_included_in_one_request(topic: Topic) -> None:
+    trail(topic).on_sweep(samples.sweep())
+
+    remediations = [e for e in topic.events if e["eventType"] == REMEDIATION_COMPLETED]
+    assert sorted(e["data"]["cluster"] for e in remediations) == [
         "aks-batch-weu",
         "aks-dev-neu",
         "aks-prod-weu",
         "aks-shop-weu",
     ]
-    assert len({e["id"] for e in topic.events}) == 4
+    assert len({e["id"] for e in topic.events}) == 5  # and the SweepCompleted event
+    assert len(topic.requests) == 1
 
 
 def test_a_reconcile_that_found_nothing_publishes_nothing(topic: Topic) -> None:
-    trail(topic).on_result(samples.result([], []), None)
+    trail(topic).on_event([samples.result([], [])], None)
     assert topic.requests == []
 
 
 def test_the_sweep_is_published_with_its_summary(topic: Topic) -> None:
     trail(topic).on_sweep(samples.sweep())
-    (event,) = topic.events
+    (event,) = [e for e in topic.events if e["eventType"] == SWEEP_COMPLETED]
     assert event["eventType"] == SWEEP_COMPLETED == "AksEgressRemediator.SweepCompleted"
     assert event["subject"] == SWEEP_SUBJECT == "/aksEgressRemediator/sweeps"
     data = event["data"]
@@ -215,7 +215,7 @@ def test_the_sweep_event_matches_its_pure_description() -> None:
 def test_a_failing_topic_is_logged_and_never_raises(topic: Topic, caplog: pytest.LogCaptureFixture) -> None:
     topic.status = 500
     audit = trail(topic, retries=1)
-    audit.on_result(*samples.restored())
+    audit.on_event(*samples.one_event(samples.restored()))
     audit.on_sweep(samples.sweep())
     assert len(topic.requests) == 4  # each event: the first try and one retry
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -228,7 +228,7 @@ def test_an_unreachable_topic_is_logged_and_never_raises(topic: Topic, caplog: p
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     audit = AuditTrail(f"https://127.0.0.1:{port}{TOPIC_PATH}", principal_id=PRINCIPAL, retries=0)
-    audit.on_result(*samples.restored())
+    audit.on_event(*samples.one_event(samples.restored()))
     assert "not published" in caplog.text
 
 

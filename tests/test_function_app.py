@@ -690,6 +690,7 @@ def test_the_watched_event_types_are_the_sdk_system_event_names() -> None:
     event_types, _ = watched()
     assert event_types == {
         SystemEventNames.ResourceWriteSuccessEventName.value,
+        SystemEventNames.ResourceWriteFailureEventName.value,
         SystemEventNames.ResourceDeleteSuccessEventName.value,
     }
 

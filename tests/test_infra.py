@@ -299,6 +299,7 @@ def test_watched_operations_fit_one_event_grid_filter() -> None:
     assert len(set(operations)) == len(operations)
     assert set(watched["eventTypes"]) == {
         "Microsoft.Resources.ResourceWriteSuccess",
+        "Microsoft.Resources.ResourceWriteFailure",
         "Microsoft.Resources.ResourceDeleteSuccess",
     }
 

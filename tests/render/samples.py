@@ -255,3 +255,9 @@ def cards() -> dict[str, dict[str, Any]]:
         out[name] = card
     out["digest"] = digest_card(sweep())
     return out
+
+
+def one_event(pair: tuple[ClusterResult, ResourceChange | None]) -> tuple[list[ClusterResult], ResourceChange | None]:
+    """A sample (result, change) as a sink receives one event's results."""
+    result, change = pair
+    return [result], change
