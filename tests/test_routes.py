@@ -73,7 +73,10 @@ def test_two_halves_of_the_internet_to_internet_beat_the_default_route_and_are_r
 
     found = bypasses(result)
     assert set(found) == {"test-low", "test-high"}
-    assert "0.0.0.0/1 to Internet" in found["test-low"] and "egress to every public address in 0.0.0.0/1 goes" in found["test-low"]
+    assert (
+        "0.0.0.0/1 to Internet" in found["test-low"]
+        and "egress to every public address in 0.0.0.0/1 goes" in found["test-low"]
+    )
     assert {"test-low", "test-high"} <= route_names(network)  # not ours: reported, never deleted by default
     assert not result.compliant
 
