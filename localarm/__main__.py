@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--ready-file", type=Path, help="write {endpoint, caBundle} here once listening")
     serve.add_argument("--traffic-dir", type=Path, help="record request/response pairs for oav")
     serve.add_argument("--scenario", choices=scenarios.available(), help="start from a named landing zone")
+    serve.add_argument(
+        "--scenario-file", type=Path, help="start from a scenario document in this file (e.g. a localarm.estates one)"
+    )
     serve.add_argument("--lro-seconds", type=_non_negative, default=0.2, help="how long writes stay Updating")
     serve.add_argument("--events-url", help="deliver ARM events to this webhook, as Event Grid does")
     serve.add_argument(
@@ -46,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from localarm.server import LocalArm  # after argument errors, which need none of this
 
+    if args.scenario and args.scenario_file:
+        parser.error("--scenario and --scenario-file cannot be combined")
+
     arm = LocalArm(
         host=args.host,
         port=args.port,
@@ -55,6 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         scenario=args.scenario,
         throttle=args.throttle,
     ).start()
+    if args.scenario_file:
+        try:
+            document = json.loads(args.scenario_file.read_text())
+            with arm.store.lock:
+                scenarios.seed(document, arm.store, label=str(args.scenario_file))
+        except (OSError, ValueError, KeyError) as err:
+            arm.stop()
+            print(f"localarm: cannot load {args.scenario_file}: {err}", file=sys.stderr)
+            return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

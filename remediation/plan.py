@@ -268,11 +268,11 @@ class _FirewallPlanner:
         placed = self.base.placed(self.ip_groups)
         self.order = RuleOrder(placed)
         # The remediator's own rules, to leave out when judging the need they serve.
+        owned_slots = {self.base.slot(stage): stage for stage, c in self.base.owned.items() if c.existing is not None}
         self.own_rules: dict[tuple[Stage, str], PlacedRule] = {
             (stage, rule.rule.name.lower()): rule
             for rule in placed
-            for stage, collection in self.base.owned.items()
-            if collection.existing is not None and rule.slot == self.base.slot(stage)
+            if (stage := owned_slots.get(rule.slot)) is not None
         }
         self.desired: dict[Stage, list[Json]] = {stage: list(c.rules) for stage, c in self.base.owned.items()}
         self.changes: dict[Stage, list[tuple[str, str]]] = defaultdict(list)  # (verb, rule name)

@@ -11,11 +11,12 @@ reconcile re-reads and re-plans, a bounded number of times. A resource that is b
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -410,6 +411,33 @@ def _action(write: Write, status: ActionStatus, detail: str = "") -> Action:
 
 # ----------------------------------------------------------------------------- reconcile
 
+_paused = 0
+_paused_guard = threading.Lock()
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a reconcile reads and plans.
+
+    A big rule base is a few hundred thousand JSON objects and parsed rules, none of them in a cycle, freed by
+    reference counting anyway; but allocating them triggers full collections that walk them all (measured:
+    two full collections, about half of the planning time, for 20,000 rules). Nested and concurrent
+    reconciles share one pause; the collector runs again when the last one ends.
+    """
+    global _paused  # noqa: PLW0603 - one process-wide switch, as gc itself is
+    with _paused_guard:
+        _paused += 1
+        if _paused == 1:
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _paused_guard:
+            _paused -= 1
+            if _paused == 0:
+                gc.enable()
+
+
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -454,15 +482,16 @@ def reconcile(
             stack.enter_context(lock)
         try:
             for attempts in range(1, MAX_ATTEMPTS + 1):
-                observation = observe(network, clusters, reader=reader if attempts == 1 else None)
-                knowledge = {c.name: learned(c, observation) for c in clusters}
-                planned = plan(
-                    clusters,
-                    owned=config.owned,
-                    profile=config.profile,
-                    observation=observation,
-                    remove_bypass=config.routes.remove_bypass,
-                )
+                with _cycle_collector_paused():
+                    observation = observe(network, clusters, reader=reader if attempts == 1 else None)
+                    knowledge = {c.name: learned(c, observation) for c in clusters}
+                    planned = plan(
+                        clusters,
+                        owned=config.owned,
+                        profile=config.profile,
+                        observation=observation,
+                        remove_bypass=config.routes.remove_bypass,
+                    )
                 for name, found in planned.findings.items():
                     for finding in found:
                         note(name, finding)
