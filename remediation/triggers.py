@@ -12,6 +12,7 @@ event again later. A malformed event is logged and dropped: it would fail the sa
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -242,8 +243,7 @@ def _report(results: Sequence[ClusterResult], change: ResourceChange | None, rt:
     """One log line per cluster (with its structured result attached), then the other sinks, once."""
     for result in results:
         _log(result, change)
-    for sink in rt.on_event:
-        sink(results, change)
+    _tell(rt.on_event, results, change)
 
 
 def _log(result: ClusterResult, change: ResourceChange | None) -> None:
@@ -297,9 +297,32 @@ def _sweep(rt: Runtime) -> SweepResult:
         sweep.duration_seconds,
         extra={"remediation_sweep": _sweep_summary(sweep)},
     )
-    for sink in rt.on_sweep:
-        sink(sweep)
+    _tell(rt.on_sweep, sweep)
     return sweep
+
+
+def _tell(sinks: Sequence[Callable[..., None]], *results: Any) -> None:
+    """Hand ``results`` to every sink at once, each in its own thread under the invocation's deadline, so that
+    a Teams webhook that hangs cannot use up the time the audit trail needs (and the other way round)."""
+    if len(sinks) <= 1:
+        for sink in sinks:
+            _told(sink, *results)
+        return
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(_told, sink, *results), daemon=True)
+        for sink in sinks
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(deadline.current().left() + 1.0)  # each sink keeps within the deadline; this is a backstop
+
+
+def _told(sink: Callable[..., None], *results: Any) -> None:
+    try:
+        sink(*results)
+    except Exception:  # a sink must never raise; if one does, it must not stop the others or the answer to ARM
+        log.exception("remediation: a result sink failed")
 
 
 def _sweep_summary(sweep: SweepResult) -> Mapping[str, Any]:
