@@ -158,7 +158,7 @@ def remediation_card(result: ClusterResult, change: ResourceChange | None) -> Ca
     ]
     done = [_fact(a.status, _clip(_describe_action(a.method, a.resource, a.summary, a.detail))) for a in result.actions]
     body: list[Card] = [
-        _headline(f"{outcome.label}: {result.cluster}", _summary(outcome, result), style=_STYLES[outcome]),
+        _headline(f"{_label(outcome, result)}: {result.cluster}", _summary(outcome, result), style=_STYLES[outcome]),
         {"type": "FactSet", "id": "details", "facts": facts},
     ]
     if drifted:
@@ -166,7 +166,7 @@ def remediation_card(result: ClusterResult, change: ResourceChange | None) -> Ca
     if done:
         body += [_heading("What would be done" if audit else "What was done"), _list(ACTIONS_LIST, done)]
     links = _links(focus, (a.resource for a in result.actions))
-    return _card(body, links, fallback=f"{outcome.label}: {result.cluster}")
+    return _card(body, links, fallback=f"{_label(outcome, result)}: {result.cluster}")
 
 
 def event_card(results: Sequence[ClusterResult], change: ResourceChange | None) -> Card | None:
@@ -399,20 +399,30 @@ def _summary(outcome: Outcome, result: ClusterResult) -> str:
     if outcome is Outcome.WOULD_RESTORE:
         return f"Nothing was written. {_count(writes, 'write')} would put back {_count(findings, 'drifted item')}."
     if outcome is Outcome.BUSY:
-        again = "Event Grid will deliver the event again" if result.trigger == "event" else "The next run will retry"
-        return f"Another operation is in progress, so the remediator did not write there. {again}."
+        return f"Another operation is in progress, so the remediator did not write there. {_again(result)}."
     outstanding = result.outstanding
     if outcome is Outcome.CONFLICT:
         conflict = next(f for f in sorted_findings(outstanding) if f.kind in CONFLICT_KINDS)
         return _clip(f"Something the remediator does not own is in the way; it needs a person: {conflict.detail}")
     first = f": {outstanding[0].detail}" if outstanding else ""
-    return _clip(f"{_count(len(outstanding), 'finding')} still need a fix{first}")
+    retry = f"{_again(result)}. " if result.retry_reason else ""  # first, so that clipping keeps it
+    return _clip(f"{retry}{_count(len(outstanding), 'finding')} still need a fix{first}")
 
 
 def _cluster_line(result: ClusterResult, outcome: Outcome) -> str:
     kinds = Counter(str(f.kind) for f in (result.outstanding or result.findings) if f.blocking)
     what = ", ".join(f"{kind} ({n})" if n > 1 else kind for kind, n in kinds.most_common())
-    return f"{outcome.label}: {what}" if what else outcome.label
+    label = _label(outcome, result)
+    return f"{label}: {what}" if what else label
+
+
+def _label(outcome: Outcome, result: ClusterResult) -> str:
+    """The outcome's label; a failure that will be retried says so."""
+    return "Failed, will retry" if outcome is Outcome.FAILED and result.retry_reason else outcome.label
+
+
+def _again(result: ClusterResult) -> str:
+    return "Event Grid will deliver the event again" if result.trigger == "event" else "The next run will retry"
 
 
 def _describe_action(method: str, resource: str, summary: str, detail: str) -> str:

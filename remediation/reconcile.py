@@ -137,6 +137,19 @@ class ClusterResult:
     def changed(self) -> bool:
         return any(a.status in (ActionStatus.APPLIED, ActionStatus.ACCEPTED) for a in self.actions)
 
+    @property
+    def retry_reason(self) -> str | None:
+        """Why this reconcile must run again soon (the event comes again; the sweep's cluster is not done),
+        or ``None``: a resource was busy, ARM or the deadline cut it short, or a write failed."""
+        if self.busy:
+            return "is busy"
+        if self.unavailable:
+            timed_out = any(f.kind is FindingKind.OUT_OF_TIME for f in self.outstanding)
+            return "could not be reconciled in time" if timed_out else "is unreachable"
+        if self.write_failed:
+            return "has a write that failed"
+        return None
+
     def as_dict(self) -> dict[str, Any]:
         resolved = self.resolved
         return {

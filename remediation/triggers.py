@@ -36,7 +36,6 @@ from remediation.events import (
     parse_change,
     watched,
 )
-from remediation.findings import FindingKind
 from remediation.log_text import printable
 from remediation.network import ArmError, AzureNetwork
 from remediation.reconcile import ClusterResult, Learned, SweepResult, discover, reconcile, reconcile_clusters, units
@@ -193,7 +192,7 @@ def _handle(*, event_id: object, event_type: object, data: Any, event_time: obje
     for result in results:
         _learn(rt, result.cluster, result.learned)
     _report(results, change, rt)
-    retry = [(r.cluster, why) for r in results if (why := _retry_reason(r))]
+    retry = [(r.cluster, why) for r in results if (why := r.retry_reason)]
     if retry:
         raise RetryLater(
             f"{change.operation} on {change.resource}: "
@@ -201,21 +200,6 @@ def _handle(*, event_id: object, event_type: object, data: Any, event_time: obje
             + " — Event Grid will deliver the event again"
         )
     return EventOutcome(event_id, "handled", change=change, results=tuple(results))
-
-
-def _retry_reason(result: ClusterResult) -> str | None:
-    """Why the event must come again for this cluster (after the result was reported), or ``None``."""
-    if result.busy:
-        return "is busy"
-    if result.unavailable:
-        return (
-            "could not be reconciled in time"
-            if any(f.kind is FindingKind.OUT_OF_TIME for f in result.outstanding)
-            else "is unreachable"
-        )
-    if result.write_failed:
-        return "has a write that failed"
-    return None
 
 
 def _dispatch(change: ResourceChange, rt: Runtime) -> Dispatch:

@@ -67,7 +67,7 @@ def size(message: dict[str, Any]) -> int:
         ("restored", Outcome.RESTORED, "Restored: aks-prod-weu"),
         ("would-restore-check", Outcome.WOULD_RESTORE, "Would restore (audit mode): aks-prod-weu"),
         ("busy", Outcome.BUSY, "Busy, will retry: aks-prod-weu"),
-        ("failed", Outcome.FAILED, "Failed: aks-prod-weu"),
+        ("failed", Outcome.FAILED, "Failed, will retry: aks-prod-weu"),
         ("conflict", Outcome.CONFLICT, "Conflict: aks-prod-weu"),
     ],
 )
@@ -78,6 +78,18 @@ def test_the_headline_says_the_outcome_at_a_glance(sample: str, outcome: Outcome
     assert card is not None
     assert headline(card) == title
     assert card["fallbackText"] == title
+
+
+def test_a_failure_that_comes_again_says_when_and_one_that_needs_a_person_does_not() -> None:
+    retried, change = samples.failed()  # a write ARM refused: the event fails, so Event Grid delivers it again
+    card = remediation_card(retried, change)
+    assert card is not None and retried.retry_reason
+    assert "Event Grid will deliver the event again" in json.dumps(card)
+    gone = Finding(FindingKind.ERROR, samples.FIREWALL, "the firewall does not exist")
+    needs_a_person = samples.result([gone], [])
+    card = remediation_card(needs_a_person, change)
+    assert card is not None and headline(card) == "Failed: aks-prod-weu"
+    assert "again" not in json.dumps(card)
 
 
 def test_a_reconcile_that_found_nothing_makes_no_card() -> None:

@@ -80,7 +80,7 @@ def test_the_restored_card_renders_what_a_reader_needs(rendered: dict[str, Rende
     [
         ("would-restore-check", ["Would restore (audit mode): aks-prod-weu", "What would be done", "would-apply"]),
         ("busy", ["Busy, will retry: aks-prod-weu", "Event Grid will deliver the event again"]),
-        ("failed", ["Failed: aks-prod-weu", "AuthorizationFailed", "198.51.100.7"]),
+        ("failed", ["Failed, will retry: aks-prod-weu", "AuthorizationFailed", "198.51.100.7"]),
         ("conflict", ["Conflict: aks-prod-weu", "dnat-conflict", "legacy-web"]),
         ("giant", ["Failed: aks-prod-weu", " more"]),
         ("digest", ["Nightly sweep: 3 of 8 clusters need attention", "Clusters, worst first", "aks-shop-weu"]),
