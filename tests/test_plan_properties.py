@@ -224,7 +224,11 @@ def policy_collections(draw: Any, *, prefix: str, max_size: int = 3) -> list[Jso
     found = []
     for index, priority in enumerate(draw(st.lists(st.integers(100, 400), max_size=max_size, unique=True))):
         kinds = draw(st.sampled_from([[Stage.NETWORK], [Stage.APPLICATION], [Stage.NETWORK, Stage.APPLICATION]]))
-        rules = [rule for stage in kinds for rule in draw(filter_rules(POLICY, stage, prefix=f"{prefix}c{index}"))]
+        rules = [
+            rule
+            for stage in kinds
+            for rule in draw(filter_rules(POLICY, stage, prefix=f"{prefix}c{index}{stage.name[0].lower()}"))
+        ]
         found.append(
             {
                 "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
