@@ -36,7 +36,7 @@ from remediation.baseline import (
 from remediation.config import ClusterConfig, InboundConfig, OwnedNames
 from remediation.evaluation import Judgement, Need, RuleOrder, Stage
 from remediation.findings import FindingKind
-from remediation.firewall import CLASSIC, POLICY, Dialect, ip_group_ids, read_rule_base
+from remediation.firewall import CLASSIC, POLICY, Dialect, RuleBase, ip_group_ids, read_rule_base
 from remediation.plan import Observation, Plan, plan
 from remediation.resource_id import ResourceId
 from remediation.rules import parse_application_rule, parse_network_rule
@@ -161,7 +161,10 @@ class LandingZone:
 
 @st.composite
 def network_rules(draw: Any, dialect: Dialect, name: str) -> Json:
-    fields: Json = {"name": name, "ipProtocols": draw(st.lists(st.sampled_from(PROTOCOLS), min_size=1, max_size=2))}
+    fields: Json = {
+        "name": name,
+        "ipProtocols": draw(st.lists(st.sampled_from(PROTOCOLS), min_size=1, max_size=2, unique=True)),
+    }
     if draw(st.integers(0, 5)) == 0:
         fields["sourceIpGroups"] = [str(IP_GROUP)]
     else:
@@ -668,7 +671,8 @@ def landing_zones(
 # --- What the properties look at ----------------------------------------------------------------------------
 
 
-def rule_base_after(observation: Observation) -> Any:
+def rule_base_after(observation: Observation) -> tuple[RuleBase, RuleOrder]:
+    """The firewall's rules as the planner reads them, in Azure's processing order."""
     firewall = observation.get(FIREWALL)
     assert firewall is not None
     chain = observation.policy_chain(firewall)
