@@ -896,7 +896,7 @@ def contested_subnet() -> LandingZone:
 # --- Properties ---------------------------------------------------------------------------------------------
 
 SETTINGS = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 
@@ -955,7 +955,7 @@ def test_enforcing_a_firewall_policy_keeps_every_promise_and_touches_nothing_for
     check_enforcement(zone)
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=40)
 @given(landing_zones(dialect=POLICY, mixed=True))
 @example(foreign_rule_in_owned_collection())
 @example(misfiled_rule())
