@@ -11,8 +11,7 @@ any other etag must be the current one (``If-Match``), else ``PreconditionFailed
 from __future__ import annotations
 
 import copy
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +49,7 @@ class MemoryArm:
     groups: dict[str, list[Json]] = field(default_factory=dict)
     load_balancers: dict[str, list[Json]] = field(default_factory=dict)
     writes: list[Write] = field(default_factory=list)
-    _etags: Iterable[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+    serial: int = 0  # the last etag handed out
 
     # --- Setting up -----------------------------------------------------------------------------------------
 
@@ -182,7 +181,8 @@ class MemoryArm:
                 item["id"] = f"{parent['id']}/{prop}/{item['name']}"
 
     def _etag(self) -> str:
-        return f'W/"{next(iter(self._etags))}"'
+        self.serial += 1
+        return f'W/"{self.serial}"'
 
 
 def _replace(items: list[Json], name: str, body: Json) -> None:
