@@ -1,35 +1,68 @@
-"""How planning scales with the size of the firewall policy (``python -m benchmarks.planning``).
+"""How planning scales with the size of the firewall policy and the number of clusters sharing it
+(``python -m benchmarks.planning``).
 
-Azure Firewall allows 20,000 unique source x destination combinations in network rules; a policy can
-hold 60+ rule collection groups. This builds policies of growing size (foreign rules that never cover
-the baseline, so every baseline rule is searched against all of them), plans one cluster against
-each, and prints the time per phase. Pure Python, no I/O: it measures the planner, not ARM.
+Azure Firewall allows 20,000 unique source x destination combinations in network rules; a policy can hold
+60+ rule collection groups, and one hub policy serves many spoke clusters. This builds policies of growing
+size (foreign rules that never cover the baseline, so every baseline need is judged against all of them),
+plans one cluster against each, then plans 1, 10 and 100 clusters together against the 20,000 one, and
+prints the median time of five runs. Pure Python, no I/O: it measures the planner, not ARM.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from remediation.arm import Json, Resource
 from remediation.baseline import load_profile
 from remediation.config import ClusterConfig, OwnedNames
-from remediation.network import Resource
-from remediation.plan import Observation, plan_cluster
+from remediation.plan import Observation, Plan, plan
 from remediation.resource_id import ResourceId
 
 SUB = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
-FIREWALL = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/hub/providers/Microsoft.Network/azureFirewalls/fw")
-POLICY = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/hub/providers/Microsoft.Network/firewallPolicies/p")
-TABLE = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/spoke/providers/Microsoft.Network/routeTables/rt")
-SUBNET = ResourceId.parse(
-    f"/subscriptions/{SUB}/resourceGroups/spoke/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks"
-)
+HUB = f"/subscriptions/{SUB}/resourceGroups/hub/providers/Microsoft.Network"
+FIREWALL = ResourceId.parse(f"{HUB}/azureFirewalls/fw")
+POLICY = ResourceId.parse(f"{HUB}/firewallPolicies/p")
+FIREWALL_IP = "10.0.1.4"
 GROUPS = 60
+RUNS = 5
 
 
-def policy_observation(combinations: int) -> Observation:
-    """A policy whose network rules hold ``combinations`` source x destination pairs over 60 groups."""
+def spoke(index: int) -> tuple[ClusterConfig, dict[str, Resource]]:
+    """Cluster ``index`` and its spoke: a route table with the default route, a virtual network whose node
+    subnet (a /22 of 10.128.0.0/9, which no foreign rule covers) uses it."""
+    spokes = f"/subscriptions/{SUB}/resourceGroups/spoke{index}/providers/Microsoft.Network"
+    table = ResourceId.parse(f"{spokes}/routeTables/rt")
+    vnet = ResourceId.parse(f"{spokes}/virtualNetworks/vnet")
+    prefix = f"10.{128 + index // 64}.{index % 64 * 4}.0/22"
+    default = {
+        "name": "d",
+        "properties": {
+            "addressPrefix": "0.0.0.0/0",
+            "nextHopType": "VirtualAppliance",
+            "nextHopIpAddress": FIREWALL_IP,
+        },
+    }
+    subnet = {"name": "aks", "properties": {"addressPrefix": prefix, "routeTable": {"id": str(table)}}}
+    cluster = ClusterConfig(
+        name=f"aks{index}",
+        location="westeurope",
+        firewall=FIREWALL,
+        route_table=table,
+        subnets=(vnet.child("subnets", "aks"),),
+    )
+    resources = {
+        table.key: Resource(table, 'W/"1"', {"properties": {"routes": [default]}}),
+        vnet.key: Resource(vnet, 'W/"1"', {"properties": {"subnets": [subnet]}}),
+    }
+    return cluster, resources
+
+
+def policy_groups(combinations: int) -> tuple[Resource, ...]:
+    """Rule collection groups whose network rules hold ``combinations`` source x destination pairs in all."""
     per_group = max(1, combinations // GROUPS)
     groups = []
     for g in range(GROUPS):
@@ -51,45 +84,87 @@ def policy_observation(combinations: int) -> Observation:
             "action": {"type": "Allow"},
             "rules": rules,
         }
-        body = {"properties": {"priority": 1000 + g, "ruleCollections": [collection]}}
+        body: Json = {"properties": {"priority": 1000 + g, "ruleCollections": [collection]}}
         groups.append(Resource(POLICY.child("ruleCollectionGroups", f"g{g}"), 'W/"1"', body))
+    return tuple(groups)
+
+
+def landing_zone(combinations: int, clusters: int) -> tuple[list[ClusterConfig], Observation]:
+    """``clusters`` spoke clusters whose egress goes through one firewall with a policy of ``combinations``."""
     firewall = {
         "properties": {
             "firewallPolicy": {"id": str(POLICY)},
-            "ipConfigurations": [{"name": "c", "properties": {"privateIPAddress": "10.0.1.4"}}],
+            "ipConfigurations": [{"name": "c", "properties": {"privateIPAddress": FIREWALL_IP}}],
         }
     }
-    default_route = {
-        "name": "d",
-        "properties": {"addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.1.4"},
+    resources: dict[str, Resource | None] = {
+        FIREWALL.key: Resource(FIREWALL, 'W/"1"', firewall),
+        POLICY.key: Resource(POLICY, 'W/"1"', {"properties": {}}),
     }
-    return Observation(
-        firewall=Resource(FIREWALL, 'W/"1"', firewall),
-        policies=(Resource(POLICY, 'W/"1"', {"properties": {}}),),
-        rule_collection_groups={POLICY.key: tuple(groups)},
-        route_table=Resource(TABLE, 'W/"1"', {"properties": {"routes": [default_route]}}),
-        subnets={
-            SUBNET: Resource(
-                SUBNET, 'W/"1"', {"properties": {"addressPrefix": "10.240.0.0/22", "routeTable": {"id": str(TABLE)}}}
-            )
-        },
+    found = []
+    for index in range(clusters):
+        cluster, spoke_resources = spoke(index)
+        found.append(cluster)
+        resources.update(spoke_resources)
+    groups = {POLICY.key: policy_groups(combinations)}
+    return found, Observation(resources=resources, rule_collection_groups=groups)
+
+
+def median_seconds(run: Callable[[], Plan]) -> tuple[float, Plan]:
+    """The median wall time of ``RUNS`` plans, and the plan."""
+    timings = []
+    for _ in range(RUNS):
+        gc.collect()  # every run starts from the same heap
+        started = time.perf_counter()
+        result = run()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings), result
+
+
+def rule_count(observation: Observation) -> int:
+    return sum(
+        len(collection["rules"])
+        for group in observation.rule_collection_groups[POLICY.key]
+        for collection in group.properties["ruleCollections"]
     )
 
 
+def finding_count(result: Plan) -> int:
+    return sum(len(found) for found in result.findings.values())
+
+
 def main() -> None:
-    cluster = ClusterConfig(name="aks1", location="westeurope", firewall=FIREWALL, route_table=TABLE, subnets=(SUBNET,))
     profile = load_profile("seed-2020", relative_to=Path.cwd())
-    print(f"{'combinations':>12}  {'groups':>6}  {'plan (median of 5)':>18}  {'writes':>6}  {'findings':>8}")
+    owned = OwnedNames()
+
+    def planner(clusters: list[ClusterConfig], observation: Observation) -> Callable[[], Plan]:
+        return lambda: plan(clusters, owned=owned, profile=profile, observation=observation)
+
+    # One cluster against policies of growing size: time per 1,000 rules stays flat if planning is linear.
+    print(
+        f"{'combinations':>12}  {'groups':>6}  {'plan (median of 5)':>18}  {'per 1k rules (ms)':>17}  "
+        f"{'writes':>6}  {'findings':>8}"
+    )
     for combinations in (1_000, 5_000, 20_000, 40_000):
-        observation = policy_observation(combinations)
-        timings = []
-        for _ in range(5):
-            started = time.perf_counter()
-            plan = plan_cluster(cluster, owned=OwnedNames(), profile=profile, observation=observation)
-            timings.append(time.perf_counter() - started)
+        clusters, observation = landing_zone(combinations, 1)
+        seconds, result = median_seconds(planner(clusters, observation))
+        per_1k = seconds * 1000 / (rule_count(observation) / 1000)
         print(
-            f"{combinations:>12,}  {GROUPS:>6}  {statistics.median(timings) * 1000:>15.0f} ms  "
-            f"{len(plan.writes):>6}  {len(plan.findings):>8}"
+            f"{combinations:>12,}  {GROUPS:>6}  {seconds * 1000:>15.0f} ms  {per_1k:>17.1f}  "
+            f"{len(result.writes):>6}  {finding_count(result):>8}"
+        )
+    print()
+    # Clusters sharing the 20,000-combination policy, planned together (one write per resource).
+    print(
+        f"{'clusters':>8}  {'combinations':>12}  {'plan together (median of 5)':>27}  {'per cluster':>11}  "
+        f"{'writes':>6}  {'findings':>8}"
+    )
+    for count in (1, 10, 100):
+        clusters, observation = landing_zone(20_000, count)
+        seconds, result = median_seconds(planner(clusters, observation))
+        print(
+            f"{count:>8}  {20_000:>12,}  {seconds * 1000:>24.0f} ms  {seconds * 1000 / count:>8.0f} ms  "
+            f"{len(result.writes):>6}  {finding_count(result):>8}"
         )
 
 
