@@ -8,7 +8,6 @@ does, so the host indexes the app quickly.
 import azure.functions as func
 
 from remediation import triggers
-from remediation.events import delivery_of
 from remediation.settings import sweep_schedule
 
 app = func.FunctionApp()
@@ -19,15 +18,9 @@ app = func.FunctionApp()
 def on_resource_change(event: func.EventGridEvent) -> None:
     """An ARM change event: re-read the resource, restore the baseline if it drifted.
 
-    A CloudEvents 1.0 delivery arrives here as a ``func.CloudEvent``; ``delivery_of`` reads either.
+    A CloudEvents 1.0 delivery arrives here as a ``func.CloudEvent``; ``handle_delivery`` reads either.
     """
-    delivery = delivery_of(event)
-    triggers.handle_event(
-        event_id=delivery.event_id,
-        event_type=delivery.event_type,
-        data=delivery.data,
-        event_time=delivery.event_time,
-    )
+    triggers.handle_delivery(event)
 
 
 @app.function_name("nightly_sweep")

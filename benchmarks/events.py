@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.sweep import REMEDIATOR, Localarm
+from benchmarks.localarm_process import REMEDIATOR, Localarm
 from localarm import estates
 from remediation import triggers
 from remediation.config import load_config

@@ -11,19 +11,14 @@ read and write buckets allow for that many requests: the larger of (reads - 250)
 
 from __future__ import annotations
 
-import json
 import os
-import ssl
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from benchmarks.localarm_process import REMEDIATOR, Localarm
 from localarm import estates
 from remediation import deadline
 from remediation.config import load_config
@@ -31,53 +26,6 @@ from remediation.network import AzureNetwork
 from remediation.reconcile import reconcile_clusters
 
 HUBS = 10
-REMEDIATOR = "0f5e7c1a-9d3b-4e2f-8a6c-1b2d3e4f5a6b"
-
-
-class Localarm:
-    """``python -m localarm serve`` in its own process (its work must not share this process's GIL)."""
-
-    def __init__(self, document: dict[str, Any], workdir: Path) -> None:
-        scenario = workdir / "estate.json"
-        scenario.write_text(json.dumps(document))
-        ready = workdir / "ready.json"
-        ready.unlink(missing_ok=True)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "localarm",
-                "serve",
-                "--scenario-file",
-                str(scenario),
-                "--throttle",
-                "--lro-seconds",
-                "0",
-                "--ready-file",
-                str(ready),
-            ],
-            stderr=subprocess.DEVNULL,
-        )
-        started = time.monotonic()
-        while not ready.exists():
-            if self.process.poll() is not None or time.monotonic() - started > 120:
-                raise RuntimeError("localarm did not start")
-            time.sleep(0.05)
-        info = json.loads(ready.read_text())
-        self.endpoint, self.ca_bundle = info["endpoint"], info["caBundle"]
-
-    def control(self, route: str, body: Any = None, method: str = "GET") -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.endpoint}/_localarm/{route}", data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        context = ssl.create_default_context(cafile=self.ca_bundle)
-        with urllib.request.urlopen(request, context=context) as response:
-            text = response.read()
-        return json.loads(text) if text else None
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def sweep_once(arm: Localarm, config_path: Path, clusters: int) -> dict[str, float]:

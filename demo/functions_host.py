@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,9 +38,13 @@ def _event(raw: dict[str, Any]) -> func.EventGridEvent:
 
 
 class FunctionsHost:
-    """Serves ``POST /runtime/webhooks/EventGrid`` on loopback and records every invocation."""
+    """Serves ``POST /runtime/webhooks/EventGrid`` on loopback and records every invocation: the event, whether
+    it succeeded, what the function returned or raised, and how long it took. ``function`` is the function
+    the host calls (``function_app.on_resource_change``; the soak benchmark passes ``triggers.handle_delivery``,
+    which it calls, to see each outcome)."""
 
-    def __init__(self) -> None:
+    def __init__(self, function: Callable[[func.EventGridEvent], object] = function_app.on_resource_change) -> None:
+        self.function = function
         self.invocations: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -58,12 +64,14 @@ class FunctionsHost:
         self._server.server_close()
 
     def _invoke(self, raw: dict[str, Any]) -> bool:
+        started = time.monotonic()
         try:
-            function_app.on_resource_change(_event(raw))
+            returned = self.function(_event(raw))
         except Exception as err:  # the host logs it and fails the delivery
-            outcome = {"event": raw, "ok": False, "error": f"{type(err).__name__}: {err}"}
+            outcome = {"event": raw, "ok": False, "error": f"{type(err).__name__}: {err}", "raised": err}
         else:
-            outcome = {"event": raw, "ok": True}
+            outcome = {"event": raw, "ok": True, "returned": returned}
+        outcome["seconds"] = time.monotonic() - started
         with self._lock:
             self.invocations.append(outcome)
         return bool(outcome["ok"])

@@ -19,6 +19,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -41,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--lro-seconds", type=_non_negative, default=0.2, help="how long writes stay Updating")
     serve.add_argument("--events-url", help="deliver ARM events to this webhook, as Event Grid does")
     serve.add_argument(
+        "--event-deliveries", type=_positive, default=1, help="how many events are delivered at a time (--events-url)"
+    )
+    serve.add_argument(
         "--throttle",
         action="store_true",
         help="throttle as ARM does: token buckets per principal and subscription (POST /_localarm/throttle tunes)",
@@ -58,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         lro_seconds=args.lro_seconds,
         traffic_dir=args.traffic_dir,
         events_url=args.events_url,
+        event_deliveries=args.event_deliveries,
         scenario=args.scenario,
         throttle=args.throttle,
     ).start()

@@ -30,6 +30,11 @@ def _id(group: str, kind: str, name: str) -> str:
     return f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.Network/{kind}/{name}"
 
 
+def policy(hub: int) -> str:
+    """The hub's firewall policy."""
+    return _id(f"rg-hub-{hub}", "firewallPolicies", f"fwpol-{hub}")
+
+
 def firewall_ip(hub: int) -> str:
     return f"172.16.{hub}.4"  # the first usable address of the hub's AzureFirewallSubnet
 
@@ -61,7 +66,7 @@ def document(hubs: int, per_hub: int, *, converged: bool = True) -> Json:
         hub_group = f"rg-hub-{hub}"
         vnet = _id(hub_group, "virtualNetworks", f"vnet-hub-{hub}")
         pip = _id(hub_group, "publicIPAddresses", f"pip-fw-{hub}")
-        policy = _id(hub_group, "firewallPolicies", f"fwpol-{hub}")
+        hub_policy = policy(hub)
         resources += [
             {
                 "id": vnet,
@@ -84,7 +89,7 @@ def document(hubs: int, per_hub: int, *, converged: bool = True) -> Json:
                 },
             },
             {
-                "id": policy,
+                "id": hub_policy,
                 "body": {
                     "location": LOCATION,
                     "properties": {"sku": {"tier": "Standard"}, "dnsSettings": {"enableProxy": True}},
@@ -105,7 +110,7 @@ def document(hubs: int, per_hub: int, *, converged: bool = True) -> Json:
             ]
             resources.append(
                 {
-                    "id": f"{policy}/ruleCollectionGroups/aks-egress-baseline",
+                    "id": f"{hub_policy}/ruleCollectionGroups/aks-egress-baseline",
                     "body": {
                         "properties": {
                             "priority": 200,
@@ -129,7 +134,7 @@ def document(hubs: int, per_hub: int, *, converged: bool = True) -> Json:
                     "location": LOCATION,
                     "properties": {
                         "sku": {"name": "AZFW_VNet", "tier": "Standard"},
-                        "firewallPolicy": {"id": policy},
+                        "firewallPolicy": {"id": hub_policy},
                         "ipConfigurations": [
                             {
                                 "name": "ipconfig1",

@@ -78,19 +78,26 @@ def arm_event(completed: Completed) -> Json:
 
 
 class EventDelivery:
-    """Posts events to a webhook the way Event Grid does: one JSON array per event, retried on failure."""
+    """Posts events to a webhook the way Event Grid does: one JSON array per event, retried on failure, and
+    ``workers`` deliveries at a time (Event Grid does not wait for one delivery before starting the next)."""
 
-    def __init__(self, url: str, *, schedule: tuple[float, ...] = RETRY_SCHEDULE_SECONDS) -> None:
+    def __init__(self, url: str, *, schedule: tuple[float, ...] = RETRY_SCHEDULE_SECONDS, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.url = url
         self.schedule = schedule
         self.attempts: list[Json] = []
         self.dead_letters: list[Json] = []
         self._queue: list[tuple[float, int, int, Json]] = []
         self._counter = 0
+        self._in_flight = 0
         self._cond = threading.Condition()
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="localarm-event-delivery", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"localarm-event-delivery-{n}", daemon=True) for n in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, event: Json) -> None:
         self._schedule(event, attempt=0, delay=0.0)
@@ -102,14 +109,16 @@ class EventDelivery:
             self._cond.notify()
 
     def pending(self) -> int:
+        """Events waiting for a delivery attempt or being delivered."""
         with self._cond:
-            return len(self._queue)
+            return len(self._queue) + self._in_flight
 
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
-            self._cond.notify()
-        self._thread.join(timeout=5)
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def _run(self) -> None:
         while True:
@@ -120,17 +129,25 @@ class EventDelivery:
                 if self._stopped:
                     return
                 _, _, attempt, event = heapq.heappop(self._queue)
-            status = self._post(event)
-            with self._cond:
-                self.attempts.append({"eventId": event["id"], "attempt": attempt + 1, "status": status})
-            if 200 <= status <= 204:
-                continue
-            if status in (400, 401, 403, 413) or attempt >= len(self.schedule):
-                # Event Grid does not retry these; with dead-lettering on they land in the container.
+                self._in_flight += 1
+            try:
+                self._deliver(event, attempt)
+            finally:
                 with self._cond:
-                    self.dead_letters.append({"event": event, "lastStatus": status, "deliveryAttempts": attempt + 1})
-                continue
-            self._schedule(event, attempt=attempt + 1, delay=self.schedule[attempt])
+                    self._in_flight -= 1
+
+    def _deliver(self, event: Json, attempt: int) -> None:
+        status = self._post(event)
+        with self._cond:
+            self.attempts.append({"eventId": event["id"], "attempt": attempt + 1, "status": status})
+        if 200 <= status <= 204:
+            return
+        if status in (400, 401, 403, 413) or attempt >= len(self.schedule):
+            # Event Grid does not retry these; with dead-lettering on they land in the container.
+            with self._cond:
+                self.dead_letters.append({"event": event, "lastStatus": status, "deliveryAttempts": attempt + 1})
+            return
+        self._schedule(event, attempt=attempt + 1, delay=self.schedule[attempt])
 
     def _post(self, event: Json) -> int:
         request = urllib.request.Request(

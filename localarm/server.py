@@ -117,6 +117,7 @@ class LocalArm:
         lro_seconds: float = 0.2,
         traffic_dir: Path | None = None,
         events_url: str | None = None,
+        event_deliveries: int = 1,
         scenario: str | None = None,
         page_size: int = 100,
         throttle: bool = False,
@@ -129,7 +130,7 @@ class LocalArm:
         self.events: list[Json] = []
         self.requests: list[Json] = []
         self._log_lock = threading.Lock()
-        self.delivery = EventDelivery(events_url) if events_url else None
+        self.delivery = EventDelivery(events_url, workers=event_deliveries) if events_url else None
         self.store = Store(catalog=self.catalog, lro_seconds=lro_seconds, on_complete=self._emit, clock=self.clock)
         self.faults = FaultBook()
         self.throttle = Throttle(clock=self.clock, enabled=throttle)

@@ -234,6 +234,19 @@ def _clusters(problems: Problems, value: object) -> tuple[ClusterConfig, ...]:
             problems.add(child_key(key, "name"), f"duplicate cluster name {name!r} (also {first[name.lower()]})")
         else:
             first[name.lower()] = key
+    # A subnet has one route table: two clusters wanting different ones for it would undo each other forever.
+    tables: dict[str, tuple[ResourceId, str]] = {}
+    for (key, _), cluster in zip(items, clusters, strict=True):
+        if cluster is None:
+            continue
+        for subnet in cluster.subnets:
+            table, owner = tables.setdefault(subnet.key, (cluster.route_table, cluster.name))
+            if table != cluster.route_table:
+                problems.add(
+                    child_key(key, "subnets"),
+                    f"subnet {subnet.name} is also cluster {owner}'s, with route table {table.name}, not "
+                    f"{cluster.route_table.name}: a subnet uses one route table",
+                )
     return tuple(cluster for cluster in clusters if cluster is not None)
 
 

@@ -206,7 +206,7 @@ class RuleBase:
                 "name": owned.name,
                 "priority": owned.priority,
                 "action": {"type": action},
-                "rules": rules,
+                "rules": [*rules, *_other_types(items, owned.name, stage)],
             }
             _put_collection(items, owned.name, new, remove=stage is Stage.DNAT and not rules)
         return body
@@ -262,6 +262,24 @@ def parse_rule(stage: Stage, wire: Mapping[str, Any], groups: IpGroups) -> Netwo
     if stage is Stage.NETWORK:
         return parse_network_rule(wire, groups=groups)
     return parse_application_rule(wire, groups=groups)
+
+
+def _other_types(items: list[Json], name: str, stage: Stage) -> list[Json]:
+    """The rules of collection ``name`` that are not of ``stage``'s type. Azure wants one rule type per
+    collection (learn.microsoft.com/azure/firewall/policy-rule-sets: "the rule type must match its parent rule
+    collection category"), so there should be none; if there are, they are kept: writing ``stage``'s rules
+    never drops another rule, and ARM, not the remediator, refuses the mixed collection."""
+    rule_type = _RULE_TYPES[stage]
+    return [
+        rule
+        for item in items
+        if str(item.get("name", "")).lower() == name.lower()
+        for rule in item.get("rules") or ()
+        if not (isinstance(rule, dict) and rule.get("ruleType") == rule_type)
+    ]
+
+
+_RULE_TYPES = {Stage.NETWORK: "NetworkRule", Stage.APPLICATION: "ApplicationRule", Stage.DNAT: "NatRule"}
 
 
 def _put_collection(items: list[Json], name: str, new: Json, *, remove: bool) -> None:
@@ -418,10 +436,9 @@ def _group_collections(group: Resource, *, policy: str, depth: int) -> list[Rule
         if item.get("ruleCollectionType") == "FirewallPolicyNatRuleCollection":
             found.append(RuleCollection(stage=Stage.DNAT, rules=tuple(rules), **common))  # type: ignore[arg-type]
             continue
-        for stage, rule_type in ((Stage.NETWORK, "NetworkRule"), (Stage.APPLICATION, "ApplicationRule")):
-            of_type = tuple(r for r in rules if r.get("ruleType") == rule_type)
-            if of_type or not rules:
-                found.append(RuleCollection(stage=stage, rules=of_type, **common))  # type: ignore[arg-type]
+        for stage in (Stage.NETWORK, Stage.APPLICATION):  # both, even when one is empty: the collection is there
+            of_type = tuple(r for r in rules if r.get("ruleType") == _RULE_TYPES[stage])
+            found.append(RuleCollection(stage=stage, rules=of_type, **common))  # type: ignore[arg-type]
     return found
 
 

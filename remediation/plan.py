@@ -44,10 +44,13 @@ from remediation.firewall import (
 )
 from remediation.inbound import (
     DnatPlan,
+    InboundFinding,
+    Publication,
     firewall_public_ip_ids,
     frontend_publications,
     parse_nat_rule,
     plan_dnat,
+    rule_name,
 )
 from remediation.resource_id import ResourceId
 from remediation.routes import (
@@ -80,6 +83,9 @@ class Plan:
 
     findings: Mapping[str, tuple[Finding, ...]]
     writes: tuple[Write, ...]
+    # Writes held back for the next round: they share an etag with one of ``writes`` (the subnets of one
+    # virtual network), which changes when that write lands. Apply ``writes``, wait for them, plan again.
+    held_back: tuple[Write, ...] = ()
 
     def writes_for(self, cluster: str) -> tuple[Write, ...]:
         return tuple(w for w in self.writes if cluster in w.clusters)
@@ -151,19 +157,7 @@ def plan(
         host_routes=host_routes,
         remove_bypass=remove_bypass,
     )
-    for cluster in clusters:
-        for subnet_id in cluster.subnets:
-            part = plan_subnet(subnet_id, observation.subnet(subnet_id), route_table=cluster.route_table)
-            builder.add(cluster.name, part.findings)
-            for write in part.writes:
-                builder.write(
-                    write.resource,
-                    write.body,
-                    etag=write.etag,
-                    summary=write.summary,
-                    fixes=write.fixes,
-                    clusters=[cluster],
-                )
+    _plan_subnets(clusters, observation=observation, builder=builder)
     return builder.plan()
 
 
@@ -173,6 +167,7 @@ class _Builder:
     def __init__(self, clusters: Sequence[ClusterConfig]) -> None:
         self._findings: dict[str, dict[tuple[str, str, str | None], Finding]] = {c.name: {} for c in clusters}
         self._writes: dict[str, Write] = {}
+        self._held_back: dict[str, Write] = {}
 
     def add(self, cluster: str, findings: Iterable[Finding]) -> None:
         for finding in findings:
@@ -188,18 +183,21 @@ class _Builder:
         fixes: Sequence[Finding],
         clusters: Sequence[ClusterConfig],
         method: str = "PUT",
+        held_back: bool = False,
     ) -> None:
+        writes = self._held_back if held_back else self._writes
         names = tuple(c.name for c in clusters)
-        known = self._writes.get(resource.key)
+        known = writes.get(resource.key)
         if known is not None:  # the same route or subnet wanted by several clusters: one write serves them all
             names = tuple(dict.fromkeys((*known.clusters, *names)))
             fixes = tuple(dict.fromkeys((*known.fixes, *fixes)))
-        self._writes[resource.key] = Write(resource, method, body, etag, summary, tuple(fixes), names)
+        writes[resource.key] = Write(resource, method, body, etag, summary, tuple(fixes), names)
 
     def plan(self) -> Plan:
         return Plan(
             {cluster: tuple(found.values()) for cluster, found in self._findings.items()},
             tuple(self._writes.values()),
+            tuple(self._held_back.values()),
         )
 
 
@@ -278,10 +276,12 @@ class _FirewallPlanner:
         self.changes: dict[Stage, list[tuple[str, str]]] = defaultdict(list)  # (verb, rule name)
         self.fixes: list[Finding] = []
         self.fixed_clusters: list[ClusterConfig] = []
+        self.released: set[str] = set()  # owned DNAT rules of services that are gone (lower-cased names)
 
     def run(self) -> dict[str, set[str]]:
         """Plan every cluster; returns the firewall public IPs each cluster needs host routes for."""
         host_routes: dict[str, set[str]] = {}
+        self.released = self._released_dnat()
         for cluster in self.group.clusters:
             findings: list[Finding] = []
             firewall = self.group.firewalls[cluster.name]
@@ -474,16 +474,13 @@ class _FirewallPlanner:
                 findings.append(
                     Finding(FindingKind.RESOURCE_NOT_FOUND, str(pip_id), "a firewall public IP for DNAT has no address")
                 )
-        load_balancers = _load_balancers_of(cluster, observation)
-        publications, problems = frontend_publications(
-            [lb.body for lb in load_balancers],
-            {
-                key: pip.body
-                for key, pip in observation.resources.items()
-                if pip is not None and "/publicipaddresses/" in key
-            },
-        )
-        nat_rules = [parse_nat_rule(rule, owned=True) for rule in self.desired[Stage.DNAT]]
+        publications, problems = self._publications(cluster)
+        prefix = f"{cluster.name}-dnat-".lower()
+        nat_rules = [
+            parse_nat_rule(rule, owned=True)
+            for rule in self.desired[Stage.DNAT]
+            if (name := str(rule.get("name", "")).lower()).startswith(prefix) or name not in self.released
+        ]
         nat_rules += [parse_nat_rule(rule, owned=False, where=where) for rule, where in base.foreign_nat()]
         dnat = plan_dnat(
             cluster,
@@ -496,7 +493,6 @@ class _FirewallPlanner:
         )
         for item in [*problems, *dnat.findings]:
             findings.append(Finding(FindingKind(item.kind), item.resource, item.detail, rule=item.rule))
-        prefix = f"{cluster.name}-dnat-".lower()
         wanted = {str(r["name"]).lower(): r for r in dnat.rules}
         rewritten = {name.lower() for name in (*dnat.restored, *dnat.added)}
         desired: list[Json] = []
@@ -512,6 +508,32 @@ class _FirewallPlanner:
         for verb, names in (("add", dnat.added), ("restore", dnat.restored), ("remove stale", dnat.removed)):
             self.changes[Stage.DNAT] += [(verb, name) for name in names]
         return dnat
+
+    def _publications(self, cluster: ClusterConfig) -> tuple[list[Publication], list[InboundFinding]]:
+        """What the cluster's load balancers publish (and what they cannot)."""
+        return frontend_publications(
+            [lb.body for lb in _load_balancers_of(cluster, self.observation)],
+            {
+                key: pip.body
+                for key, pip in self.observation.resources.items()
+                if pip is not None and "/publicipaddresses/" in key
+            },
+        )
+
+    def _released_dnat(self) -> set[str]:
+        """The owned DNAT rules that this write removes because their service is gone: the ports they hold are
+        free for every cluster planned in the same write, whichever is planned first."""
+        released = set()
+        for cluster in self.group.clusters:
+            if cluster.inbound is None:
+                continue
+            prefix = f"{cluster.name}-dnat-".lower()
+            wanted = {rule_name(cluster.name, p).lower() for p in self._publications(cluster)[0]}
+            for rule in self.desired[Stage.DNAT]:
+                name = str(rule.get("name", "")).lower()
+                if name.startswith(prefix) and name not in wanted:
+                    released.add(name)
+        return released
 
     # The one write -------------------------------------------------------------------------------------------
 
@@ -719,6 +741,46 @@ def _plan_route_tables(
             builder.write(
                 write.resource, write.body, etag=write.etag, summary=write.summary, fixes=write.fixes, clusters=served
             )
+
+
+def _plan_subnets(clusters: Sequence[ClusterConfig], *, observation: Observation, builder: _Builder) -> None:
+    """Each AKS subnet must use its cluster's route table; one subnet write per virtual network per plan.
+
+    A subnet carries its virtual network's etag, which every change to any of its subnets replaces (NRP's
+    child resources share their parent's etag, as localarm models it), so a second subnet write planned with
+    the same etag would only meet a 412: it is held back for the next round, planned from a fresh read.
+    """
+    claims: dict[str, dict[str, list[ClusterConfig]]] = defaultdict(lambda: defaultdict(list))
+    for cluster in clusters:
+        for subnet_id in cluster.subnets:
+            claims[subnet_id.key][cluster.route_table.key].append(cluster)
+    written: dict[str, str] = {}  # virtual network -> the subnet written there
+    for cluster in clusters:
+        for subnet_id in cluster.subnets:
+            tables = claims[subnet_id.key]
+            if len(tables) > 1:
+                claimed = ", ".join(
+                    f"{', '.join(c.name for c in cs)} -> {cs[0].route_table.name}" for cs in tables.values()
+                )
+                detail = (
+                    f"subnet {subnet_id.name} is configured for clusters with different route tables ({claimed}): "
+                    "a subnet uses one route table; not changed"
+                )
+                builder.add(cluster.name, [Finding(FindingKind.ERROR, str(subnet_id), detail)])
+                continue
+            part = plan_subnet(subnet_id, observation.subnet(subnet_id), route_table=cluster.route_table)
+            builder.add(cluster.name, part.findings)
+            for write in part.writes:
+                scope = subnet_id.parent.key if subnet_id.parent else subnet_id.key
+                builder.write(
+                    write.resource,
+                    write.body,
+                    etag=write.etag,
+                    summary=write.summary,
+                    fixes=write.fixes,
+                    clusters=[cluster],
+                    held_back=written.setdefault(scope, subnet_id.key) != subnet_id.key,
+                )
 
 
 def _firewall_public_addresses(cluster: ClusterConfig, observation: Observation) -> list[str]:

@@ -42,6 +42,9 @@ from remediation.plan import Observation, Plan, Write, plan
 from remediation.resource_id import InvalidResourceId, ResourceId
 
 MAX_ATTEMPTS = 5
+# Rounds in one reconcile, counting those for writes held back by the plan (subnets of one virtual network,
+# one per round); the deadline bounds them too.
+MAX_ROUNDS = 50
 MAX_POLICY_CHAIN = 8
 
 
@@ -494,7 +497,9 @@ def reconcile(
         for lock in _firewall_locks(clusters):
             stack.enter_context(lock)
         try:
-            for attempts in range(1, MAX_ATTEMPTS + 1):
+            conflicts = 0
+            while True:
+                attempts += 1
                 with _cycle_collector_paused():
                     observation = observe(network, clusters, reader=reader if attempts == 1 else None)
                     knowledge = {c.name: learned(c, observation) for c in clusters}
@@ -509,11 +514,12 @@ def reconcile(
                     for finding in found:
                         note(name, finding)
                 if mode is Mode.AUDIT:
-                    for write in planned.writes:
+                    for write in (*planned.writes, *planned.held_back):
                         for name in write.clusters:
                             actions[name].append(_action(write, ActionStatus.WOULD_APPLY))
                     break
-                applied = _apply(planned, network, wait=wait)
+                # Writes held back for the next round need these to have landed: wait for them.
+                applied = _apply(planned, network, wait=wait or bool(planned.held_back))
                 for action in applied.actions:
                     write = next(w for w in planned.writes if str(w.resource) == action.resource)
                     for name in write.clusters:
@@ -521,18 +527,23 @@ def reconcile(
                 for write, finding in applied.findings:
                     for name in write.clusters:
                         note(name, finding)
-                if not applied.stale:
+                if applied.stale:
+                    conflicts += 1
+                    if conflicts < MAX_ATTEMPTS:
+                        continue
+                    for cluster in clusters:
+                        note(
+                            cluster.name,
+                            Finding(
+                                FindingKind.ERROR,
+                                str(cluster.firewall),
+                                f"resources kept changing: gave up after {MAX_ATTEMPTS} re-reads",
+                            ),
+                        )
                     break
-            else:
-                for cluster in clusters:
-                    note(
-                        cluster.name,
-                        Finding(
-                            FindingKind.ERROR,
-                            str(cluster.firewall),
-                            f"resources kept changing: gave up after {MAX_ATTEMPTS} re-reads",
-                        ),
-                    )
+                if planned.held_back and not applied.findings and attempts < MAX_ROUNDS:
+                    continue
+                break
         except OutOfTime as err:
             for cluster in clusters:
                 note(cluster.name, Finding(FindingKind.OUT_OF_TIME, str(cluster.firewall), f"reconcile stopped: {err}"))

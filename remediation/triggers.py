@@ -32,6 +32,7 @@ from remediation.events import (
     Topology,
     check_envelope,
     concerned_clusters,
+    delivery_of,
     describe_event,
     parse_change,
     watched,
@@ -130,6 +131,15 @@ class EventOutcome:
     reason: str = ""
     change: ResourceChange | None = None
     results: tuple[ClusterResult, ...] = ()
+
+
+def handle_delivery(event: object) -> EventOutcome:
+    """Handle what the Event Grid trigger received (a ``func.EventGridEvent``, or a ``func.CloudEvent`` when
+    the subscription delivers CloudEvents 1.0): ``handle_event`` on its fields."""
+    delivery = delivery_of(event)
+    return handle_event(
+        event_id=delivery.event_id, event_type=delivery.event_type, data=delivery.data, event_time=delivery.event_time
+    )
 
 
 def handle_event(

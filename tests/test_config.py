@@ -547,6 +547,17 @@ def test_a_duplicate_cluster_name_differing_only_in_case_points_at_the_first(tmp
     )
 
 
+def test_one_subnet_wanted_with_two_route_tables_is_a_configuration_error(tmp_path: Path) -> None:
+    other_table = ROUTE_TABLE.rsplit("/", 1)[0] + "/rt-other"
+    assert_only_problem(
+        tmp_path,
+        {"clusters": [cluster(name="aks-a"), cluster(name="aks-b", routeTable=other_table)]},
+        "clusters[1].subnets",
+        f"subnet {SUBNET.rsplit('/', 1)[1]} is also cluster aks-a's, with route table {ROUTE_TABLE.rsplit('/', 1)[1]}, "
+        "not rt-other: a subnet uses one route table",
+    )
+
+
 def test_a_cluster_name_unfit_for_rule_names_is_rejected(tmp_path: Path) -> None:
     assert_only_problem(
         tmp_path,

@@ -578,6 +578,7 @@ def test_nightly_sweep_reconciles_every_cluster_and_survives_one_failing(
         name="aks-gone",
         firewall=str(demo_id("rg-hub", "azureFirewalls", "fw-gone")),
         routeTable=str(demo_id("rg-x", "routeTables", "rt-gone")),
+        subnets=[f"{demo_id('rg-x', 'virtualNetworks', 'vnet-gone')}/subnets/aks-nodes"],
     )
     path.write_text(yaml.safe_dump({"mode": "enforce", "clusters": [broken, good]}))
     from remediation.config import load_config

@@ -473,6 +473,38 @@ def test_events_are_delivered_like_event_grid_and_retried_after_a_failure(receiv
     assert [a["status"] for a in attempts] == [503, 200]
 
 
+def test_events_are_delivered_several_at_a_time_when_asked() -> None:
+    from localarm.events import EventDelivery
+
+    together = threading.Barrier(3, timeout=10)
+
+    class Blocking(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                together.wait()  # answers only once three deliveries are in flight at once
+                self.send_response(200)
+            except threading.BrokenBarrierError:
+                self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Blocking)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    delivery = EventDelivery(f"http://127.0.0.1:{server.server_address[1]}/api/events", workers=3)
+    try:
+        for n in range(3):
+            delivery.submit({"id": f"e{n}"})
+        wait_for(lambda: delivery.pending() == 0 and len(delivery.attempts) == 3)
+    finally:
+        delivery.stop()
+        server.shutdown()
+    assert [a["status"] for a in delivery.attempts] == [200, 200, 200]
+
+
 # ------------------------------------------------------------------------ faults
 
 
