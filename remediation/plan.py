@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from remediation import aks
 from remediation.arm import Json, Resource
 from remediation.baseline import (
     Baseline,
@@ -138,6 +139,10 @@ def plan(
     builder = _Builder(clusters)
     for cluster in clusters:
         builder.add(cluster.name, _firewall_findings(cluster, observation))
+        builder.add(cluster.name, aks.findings(cluster, managed_cluster(cluster, observation)))
+    # A cluster named by aks that AKS could not describe (it is gone, or names no subnet) and whose
+    # configuration does not say either has nothing to plan against: its findings say why.
+    clusters = [c for c in clusters if c.subnets and c.location]
     host_routes: dict[str, set[str]] = defaultdict(set)
     for group in _by_rule_base(clusters, observation, owned):
         dnat = _FirewallPlanner(group, owned=owned, profile=profile, observation=observation, builder=builder).run()
@@ -649,7 +654,8 @@ def _load_balancers_of(cluster: ClusterConfig, observation: Observation) -> list
     assert inbound is not None
     if inbound.load_balancers:
         return [lb for lb in (observation.get(rid) for rid in inbound.load_balancers) if lb is not None]
-    assert inbound.node_resource_group is not None
+    if inbound.node_resource_group is None:  # to be learned from AKS, which could not tell it
+        return []
     return list(observation.load_balancers.get(inbound.node_resource_group, ()))
 
 
@@ -667,9 +673,11 @@ def _plan_route_tables(
 ) -> None:
     by_table: dict[str, list[ClusterConfig]] = defaultdict(list)
     for cluster in clusters:
-        by_table[cluster.route_table.key].append(cluster)
+        if cluster.route_table is not None:  # none learned: its subnets are reported
+            by_table[cluster.route_table.key].append(cluster)
     for members in by_table.values():
         table_id = members[0].route_table
+        assert table_id is not None
         table = observation.get(table_id)
         next_hops: dict[str, list[ClusterConfig]] = defaultdict(list)
         for cluster in members:
@@ -734,6 +742,12 @@ def _firewall_public_addresses(cluster: ClusterConfig, observation: Observation)
         if address:
             addresses.append(str(address))
     return addresses
+
+
+def managed_cluster(cluster: ClusterConfig, observation: Observation) -> aks.ManagedCluster | None:
+    """The AKS cluster a cluster entry names, as read (``None``: not named, or it does not exist)."""
+    resource = observation.get(cluster.aks) if cluster.aks is not None else None
+    return aks.ManagedCluster.from_resource(resource) if resource is not None else None
 
 
 def _firewall_findings(cluster: ClusterConfig, observation: Observation) -> list[Finding]:
