@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -523,6 +524,18 @@ def test_without_aks_the_long_forms_keys_are_required_at_their_paths(env: LocalA
     assert code == 2
     for key in ("name", "location", "routeTable", "subnets"):
         assert f"clusters[0].{key}: required key is missing (or name the AKS cluster with aks" in err
+
+
+def test_check_explain_shows_what_was_learned_and_from_where(env: LocalArm, tmp_path: Path) -> None:
+    write_config(tmp_path, short=True, inbound={})
+
+    code, out, _ = cli("check", "--config", str(tmp_path / "remediation.yaml"), "--explain")
+
+    assert code == 3
+    assert "learned from AKS cluster aks-demo (configured values win):" in out
+    assert re.search(r"\n    routeTable +rt-aks  \[learned: used by 1 of 1 subnet\(s\)\]\n", out), out
+    assert re.search(r"\n    tunnel +konnectivity  \[learned: Kubernetes 1\.33\.3 \(1\.25 or later\)", out), out
+    assert "does not resolve here" in out
 
 
 def test_the_product_reads_the_cluster_with_its_own_identity(
