@@ -266,8 +266,11 @@ def cluster_route_table(
     if not used:
         return None, "none of the cluster's subnets has a route table to learn it from (set routeTable to pin it)"
     system = {route_tables.get(p.subnet.key) for p in managed.pools if p.mode == "System" and p.subnet is not None}
-    table = sorted(used, key=lambda t: (-used[t], t not in system, t.key))[0]
-    return table, f"learned: used by {used[table]} of {len(subnets)} subnet(s)"
+    ranked = sorted(used, key=lambda t: (-used[t], t not in system, t.key))
+    table = ranked[0]
+    tie = len(ranked) > 1 and used[ranked[1]] == used[table]
+    why = ", the system node pool's of equals" if tie and table in system else ""
+    return table, f"learned: used by {used[table]} of {len(subnets)} subnet(s){why}"
 
 
 def tunnel_of(managed: ManagedCluster) -> tuple[str, str]:

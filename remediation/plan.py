@@ -377,7 +377,8 @@ class _FirewallPlanner:
                     Finding(
                         FindingKind.MODIFIED_RULE,
                         resource,
-                        f"rule {rule.name} in {collection} was changed{why}; it must allow {wanted}",
+                        # Someone changed it, or the baseline did (a node pool came or went).
+                        f"rule {rule.name} in {collection} no longer matches the baseline{why}; it must allow {wanted}",
                         rule=rule.name,
                     )
                 )

@@ -153,7 +153,10 @@ def test_a_tie_goes_to_the_system_pools_route_table() -> None:
     cluster = managed(pool("a-user", NODES), pool("z-system", BATCH, mode="System"))
     tables = {NODES.key: RT_A, BATCH.key: RT_B}
 
-    assert aks.cluster_route_table(cluster, cluster.subnets, tables)[0] == RT_B
+    assert aks.cluster_route_table(cluster, cluster.subnets, tables) == (
+        RT_B,
+        "learned: used by 1 of 2 subnet(s), the system node pool's of equals",
+    )
 
 
 def test_subnets_without_a_route_table_do_not_vote() -> None:
