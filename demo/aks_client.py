@@ -30,7 +30,9 @@ class AksClient:
             RetryPolicy(retry_backoff_factor=0.01),
             ARMChallengeAuthenticationPolicy(credential, ARM_SCOPE),
         ]
-        self.client = ARMPipelineClient(base_url=endpoint, policies=policies, connection_verify=ca_bundle)
+        self.client: ARMPipelineClient[HttpRequest, Any] = ARMPipelineClient(
+            base_url=endpoint, policies=policies, connection_verify=ca_bundle
+        )
         self.polling_interval = polling_interval
 
     def _send(self, method: str, path: str, body: Any = None) -> Any:
