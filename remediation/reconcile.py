@@ -730,6 +730,12 @@ def reconcile_clusters(
         with suppress(ArmError, InvalidResourceId), deadline.running(until):
             reader.find(cluster.firewall)
 
+    def cluster_of(cluster: ClusterConfig) -> None:
+        # What AKS says the cluster's subnets are groups it with the clusters sharing their networks.
+        with suppress(ArmError, InvalidResourceId), deadline.running(until):
+            if cluster.aks is not None:
+                reader.find(cluster.aks)
+
     until = deadline.current()
 
     def one(unit: list[ClusterConfig]) -> list[ClusterResult]:
@@ -744,15 +750,24 @@ def reconcile_clusters(
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="reconcile") as pool:
         distinct = {c.firewall.key: c for c in clusters}
         list(pool.map(firewall, distinct.values()))
-        firewalls = reader.snapshot()
-        grouped = units(clusters, lambda cluster: _policy_key(firewalls.get(cluster.firewall.key)))
+        list(pool.map(cluster_of, clusters))
+        known = reader.snapshot()
+        grouped = units(clusters, lambda cluster: _shared_keys(cluster, known))
         results = [r for batch in pool.map(one, grouped) for r in batch]
     return SweepResult(tuple(_worst_first(results)), started, time.perf_counter() - clock)
 
 
-def _policy_key(firewall: Resource | None) -> list[str]:
+def _shared_keys(cluster: ClusterConfig, known: dict[str, Resource | None]) -> list[str]:
+    """What a cluster shares beyond its configuration: its firewall's policy, and the virtual networks of the
+    subnets its AKS cluster names."""
+    firewall = known.get(cluster.firewall.key)
     policy = policy_reference(firewall) if firewall else None
-    return [policy.key] if policy else []
+    keys = [policy.key] if policy else []
+    managed = known.get(cluster.aks.key) if cluster.aks is not None else None
+    if managed is not None:
+        subnets = aks.ManagedCluster.from_resource(managed).subnets
+        keys += [subnet.parent.key for subnet in subnets if subnet.parent is not None]
+    return keys
 
 
 def _worst_first(results: Iterable[ClusterResult]) -> list[ClusterResult]:

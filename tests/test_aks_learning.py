@@ -18,9 +18,9 @@ from demo.aks_client import AksClient
 from localarm.server import LocalArm
 from remediation import dns, triggers
 from remediation.cli import main as cli_main
-from remediation.config import Config, Mode
+from remediation.config import Config, Mode, load_config
 from remediation.network import AzureNetwork
-from remediation.reconcile import ClusterResult, reconcile_cluster
+from remediation.reconcile import ClusterResult, reconcile_cluster, reconcile_clusters
 from remediation.settings import Settings
 from tests.conftest import (
     AKS_CLUSTER,
@@ -396,6 +396,44 @@ def test_configured_facts_win_over_learned_ones(
     assert sources["location"] == "aks: location"
 
 
+def test_the_sweep_groups_clusters_whose_aks_subnets_share_a_network(
+    cluster_arm: LocalArm, network: AzureNetwork, aks: AksClient, tmp_path: Path, resolver: dict[str, str]
+) -> None:
+    """Clusters planned apart could not see that they fight over a route table or a network's subnets."""
+    shop = str(AKS_CLUSTER).replace("aks-demo", "shop")
+    pool = {
+        "name": "system",
+        "mode": "System",
+        "count": 1,
+        "vmSize": "Standard_D4s_v5",
+        "vnetSubnetID": str(AKS_SUBNET),
+    }
+    aks.put(
+        shop,
+        {
+            "location": "westeurope",
+            "identity": {"type": "SystemAssigned"},
+            "properties": {"dnsPrefix": "shop", "agentPoolProfiles": [pool]},
+        },
+    )
+    other_firewall = demo_id("rg-hub2", "azureFirewalls", "fw-other")
+    document = {
+        "mode": "audit",
+        "clusters": [
+            {"aks": str(AKS_CLUSTER), "firewall": str(FIREWALL)},
+            {"aks": shop, "firewall": str(other_firewall)},
+        ],
+    }
+    (tmp_path / "remediation.yaml").write_text(yaml.safe_dump(document))
+    config = load_config(tmp_path / "remediation.yaml")
+
+    sweep = reconcile_clusters(config.clusters, config=config, network=network)
+
+    shared = {r.cluster: r.shared_with for r in sweep.results}
+    assert shared == {"aks-demo": ("shop",), "shop": ("aks-demo",)}
+    assert [r["path"] for r in cluster_arm.requests if "ContainerService" in r["path"]].count(str(AKS_CLUSTER)) == 1
+
+
 # ---------------------------------------------------------------------------------- drift in AKS
 
 
@@ -549,4 +587,3 @@ def test_the_product_reads_the_cluster_with_its_own_identity(
         REMEDIATOR,
         ["Microsoft.ContainerService/managedClusters/read"],
     )
-
