@@ -77,9 +77,22 @@ def operator_of(operator: AzureNetwork) -> Operator:
     return Operator(operator)
 
 
+# What a cluster PUT may carry (the rest of what a GET returns is read-only, and ARM's contract says a client
+# does not send it back: the suite's traffic is checked against the spec).
+_WRITABLE = ("kubernetesVersion", "dnsPrefix", "enableRBAC", "nodeResourceGroup", "networkProfile")
+_WRITABLE_POOL = ("name", "mode", "count", "vmSize", "osType", "osSKU", "type", "maxPods", "vnetSubnetID")
+
+
 def change_cluster(aks: AksClient, change: Callable[[dict[str, Any]], None]) -> None:
-    body = aks.get(str(AKS_CLUSTER))
-    change(body["properties"])
+    """Read the cluster, change its properties with ``change(properties)``, write it back."""
+    read = aks.get(str(AKS_CLUSTER))
+    props = {key: value for key, value in read["properties"].items() if key in _WRITABLE}
+    props["agentPoolProfiles"] = [
+        {key: value for key, value in pool.items() if key in _WRITABLE_POOL}
+        for pool in read["properties"]["agentPoolProfiles"]
+    ]
+    change(props)
+    body = {"location": read["location"], "identity": {"type": read["identity"]["type"]}, "properties": props}
     aks.put(str(AKS_CLUSTER), body)
 
 
