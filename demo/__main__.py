@@ -1,10 +1,12 @@
 """``python -m demo``: the Functions app against an embedded localarm, end to end.
 
-localarm serves the aks-demo landing zone and delivers its ARM events the way Event Grid does, to a
-stand-in for the Functions host that calls the decorated functions of ``function_app.py``. The demo
-runs the nightly sweep once, then plays an operator making everyday mistakes and a team deploying and
-deleting a LoadBalancer service, and shows for each the event, what the remediator found and did, how
-long it took and how many ARM calls it made. It exits 0 only if the landing zone ends compliant.
+localarm serves the aks-demo landing zone with its AKS cluster and delivers its ARM events the way Event
+Grid does, to a stand-in for the Functions host that calls the decorated functions of ``function_app.py``.
+The configuration names the cluster only (``aks``): everything else is learned from AKS. The demo runs the
+nightly sweep once, then plays an operator making everyday mistakes, a team adding a node pool on a new
+subnet, and a team deploying and deleting a LoadBalancer service, and shows for each the event, what the
+remediator found and did, how long it took and how many ARM calls it made. It exits 0 only if the landing
+zone ends compliant.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from azure.functions.timer import TimerRequest
 
 import function_app
+from demo.aks_client import AksClient
 from demo.functions_host import FunctionsHost
 from demo.teams_receiver import TeamsReceiver
 from localarm import scenarios
@@ -32,7 +36,9 @@ from remediation.resource_id import ResourceId, short_name
 CONFIG = Path(__file__).parent / "aks-demo.yaml"
 REMEDIATOR = "0f5e7c1a-9d3b-4e2f-8a6c-1b2d3e4f5a6b"
 OPERATOR = "c0ffee00-1111-4222-8333-444455556666"
-SUB = scenarios.read("aks-demo")["subscriptionId"]
+PLATFORM = "5a1e0000-7777-4888-9999-aaaabbbbcccc"
+SCENARIO = "aks-demo-cluster"
+SUB = scenarios.read(SCENARIO)["subscriptionId"]
 
 
 def rid(text: str) -> ResourceId:
@@ -45,6 +51,9 @@ ROUTE_TABLE = rid("rg-spoke/providers/Microsoft.Network/routeTables/rt-aks")
 DEFAULT_ROUTE = ROUTE_TABLE.child("routes", "aks-egress-default")
 SHORTCUTS = {"test-low": "0.0.0.0/1", "test-high": "128.0.0.0/1"}
 AKS_SUBNET = rid("rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/aks-nodes")
+AKS_CLUSTER = rid("rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-demo")
+BATCH_SUBNET = rid("rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/aks-batch")
+OLD_ROUTE_TABLE = rid("rg-spoke/providers/Microsoft.Network/routeTables/rt-batch")
 NODE_GROUP = "MC_rg-aks_aks-demo_westeurope"
 LOAD_BALANCER = rid(f"{NODE_GROUP}/providers/Microsoft.Network/loadBalancers/kubernetes")
 CHECKOUT_IP = rid(f"{NODE_GROUP}/providers/Microsoft.Network/publicIPAddresses/kubernetes-c4d1e2f3a5b6")
@@ -65,6 +74,14 @@ class Results(logging.Handler):
             self.records.append(record.remediation)
         if hasattr(record, "remediation_sweep"):
             self.sweeps.append(record.remediation_sweep)
+
+
+def show_learned(result: dict[str, Any], *names: str, indent: str = "   ") -> None:
+    """What the cluster was learned to be (the facts ``names``), as ``check --explain`` shows it."""
+    facts = {fact["name"]: fact for fact in (result.get("learned") or {}).get("facts", [])}
+    for name in names:
+        if name in facts:
+            print(f"{indent}learned {name:<26} {facts[name]['value']}  [{facts[name]['source']}]")
 
 
 def show_result(result: dict[str, Any], *, indent: str = "   ") -> None:
@@ -97,6 +114,14 @@ def wait_quiet(arm: LocalArm, host: FunctionsHost, *, timeout: float = 30.0) -> 
             return
         time.sleep(0.05)
     raise TimeoutError("the landing zone did not settle")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Somebody changing the landing zone: through the network SDK, and through AKS as ``az aks`` would."""
+
+    network: AzureNetwork
+    aks: AksClient
 
 
 def edit(network: AzureNetwork, target: ResourceId, change: Callable[[dict[str, Any]], None]) -> None:
@@ -140,6 +165,18 @@ def delete_group(network: AzureNetwork) -> None:
     network.delete(OWNED_GROUP, etag=None, wait=True)
 
 
+def add_node_pool(actor: Actor) -> None:
+    """A team adds node pool `batch` on a new subnet, with a route table copied from an old spoke: AKS accepts
+    it (its default route goes to an appliance), but the appliance is the retired NVA, not the hub firewall."""
+    old_default = {"addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.1.99"}
+    table = {"location": "westeurope", "properties": {"routes": [{"name": "to-old-nva", "properties": old_default}]}}
+    actor.network.put(OLD_ROUTE_TABLE, table, etag=None, wait=True)
+    subnet = {"properties": {"addressPrefix": "10.240.4.0/22", "routeTable": {"id": str(OLD_ROUTE_TABLE)}}}
+    actor.network.put(BATCH_SUBNET, subnet, etag=None, wait=True)
+    pool = {"properties": {"count": 3, "vmSize": "Standard_D8s_v5", "mode": "User", "vnetSubnetID": str(BATCH_SUBNET)}}
+    actor.aks.put(f"{AKS_CLUSTER}/agentPools/batch", pool)
+
+
 def deploy_service(network: AzureNetwork) -> None:
     """What AKS's cloud provider does for a new `type: LoadBalancer` service: a public IP, a frontend
     and a load-balancing rule on the cluster's `kubernetes` load balancer."""
@@ -177,29 +214,41 @@ def delete_service(network: AzureNetwork) -> None:
     network.delete(CHECKOUT_IP, etag=None, wait=True)
 
 
-# (who, what they do, how): the operator's mistakes, then a team's LoadBalancer service coming and going.
-CHANGES: list[tuple[str, str, Callable[[AzureNetwork], None]]] = [
+# (who, what they do, how): the operator's mistakes, a team's node pool, then a team's LoadBalancer service
+# coming and going. The node pool comes before the detached subnet: the cluster's other subnet then still
+# tells which route table the detached one must get back.
+CHANGES: list[tuple[str, str, Callable[[Actor], None]]] = [
     (
         "operator",
         "deletes the baseline rule aks-demo-tunnel-udp-1194 while tidying up",
-        lambda n: edit(n, OWNED_GROUP, delete_rule),
+        lambda a: edit(a.network, OWNED_GROUP, delete_rule),
     ),
     (
         "operator",
         "points 0.0.0.0/0 at Internet to 'test something quickly'",
-        lambda n: edit(n, DEFAULT_ROUTE, route_to_internet),
+        lambda a: edit(a.network, DEFAULT_ROUTE, route_to_internet),
     ),
     (
         "operator",
         "adds 0.0.0.0/1 and 128.0.0.0/1 -> Internet to 'test quickly': more specific than 0.0.0.0/0, they win",
-        add_shortcuts,
+        lambda a: add_shortcuts(a.network),
     ),
-    ("operator", "reads the Teams card and removes the two routes again", remove_shortcuts),
-    ("operator", "deletes the whole rule collection group aks-egress-baseline", delete_group),
-    ("operator", "detaches the route table from the AKS subnet", lambda n: edit(n, AKS_SUBNET, detach)),
-    ("kubernetes", "gets a new LoadBalancer service: a team deploys `checkout` on port 80", deploy_service),
-    ("kubernetes", "loses the service again: the team deletes `checkout`", delete_service),
+    ("operator", "reads the Teams card and removes the two routes again", lambda a: remove_shortcuts(a.network)),
+    ("operator", "deletes the whole rule collection group aks-egress-baseline", lambda a: delete_group(a.network)),
+    (
+        "platform",
+        "adds node pool `batch` on a new subnet aks-batch, with a route table copied from an old spoke",
+        add_node_pool,
+    ),
+    ("operator", "detaches the route table from the AKS subnet", lambda a: edit(a.network, AKS_SUBNET, detach)),
+    (
+        "kubernetes",
+        "gets a new LoadBalancer service: a team deploys `checkout` on port 80",
+        lambda a: deploy_service(a.network),
+    ),
+    ("kubernetes", "loses the service again: the team deletes `checkout`", lambda a: delete_service(a.network)),
 ]
+WHO = {"operator": "An operator", "platform": "The platform team", "kubernetes": "The cluster"}
 
 
 def main() -> int:
@@ -210,7 +259,7 @@ def main() -> int:
     cards = Path("build/demo-cards")
     with (
         FunctionsHost() as host,
-        LocalArm(scenario="aks-demo", lro_seconds=1.0, events_url=host.url) as arm,
+        LocalArm(scenario=SCENARIO, lro_seconds=1.0, events_url=host.url) as arm,
         TeamsReceiver(cards) as teams,
     ):
         os.environ.update(
@@ -223,7 +272,8 @@ def main() -> int:
         )
         triggers.reset_runtime(None)
         print("AKS Egress Remediator demo")
-        print(f"  localarm (Azure Resource Manager, locally) serves the aks-demo landing zone at {arm.endpoint}")
+        print(f"  localarm (Azure Resource Manager, locally) serves the aks-demo landing zone at {arm.endpoint},")
+        print("  with the AKS cluster aks-demo; the configuration names only the cluster and its firewall")
         print("  and delivers its ARM events like Event Grid to a stand-in Functions host running function_app.py;")
         print(f"  a local Teams webhook receives the cards the app posts (saved in {cards}/)\n")
 
@@ -231,6 +281,7 @@ def main() -> int:
         function_app.nightly_sweep(TimerRequest(past_due=False))
         sweep = results.sweeps[-1]
         for cluster in sweep["clusters"]:
+            show_learned(cluster, "location", "subnets", "routeTable", "inbound.nodeResourceGroup", "tunnel")
             show_result(cluster)
         posted = show_cards(teams, 0)
         wait_quiet(arm, host)
@@ -238,19 +289,24 @@ def main() -> int:
         print(f"   its own {skipped} write event(s) came back through Event Grid and were skipped")
         print("   (their caller is REMEDIATOR_PRINCIPAL_ID)\n")
 
-        def actor(principal: str, name: str, upn: str | None = None) -> AzureNetwork:
+        def actor(principal: str, name: str, upn: str | None = None) -> Actor:
             credential = LocalTokenCredential(principal_id=principal, name=name, upn=upn)
-            return AzureNetwork(
-                endpoint=arm.endpoint, ca_bundle=str(arm.ca_bundle), credential=credential, polling_interval=0.2
+            endpoint, ca_bundle = arm.endpoint, str(arm.ca_bundle)
+            return Actor(
+                network=AzureNetwork(
+                    endpoint=endpoint, ca_bundle=ca_bundle, credential=credential, polling_interval=0.2
+                ),
+                aks=AksClient(endpoint=endpoint, credential=credential, ca_bundle=ca_bundle, polling_interval=0.2),
             )
 
         actors = {
             "operator": actor(OPERATOR, "Dana Okafor", "dana@contoso.example"),
+            "platform": actor(PLATFORM, "Sam Lindqvist", "sam@contoso.example"),
             "kubernetes": actor(AKS_IDENTITY, "aks-demo cloud provider"),
         }
         timings = []
         for number, (who, story, change) in enumerate(CHANGES, start=2):
-            print(f"{number}. {'An operator' if who == 'operator' else 'The cluster'} {story}")
+            print(f"{number}. {WHO[who]} {story}")
             seen = len(results.records)
             change(actors[who])
             changed_at = time.monotonic()
@@ -260,6 +316,8 @@ def main() -> int:
                 cause = result["cause"]
                 caller = cause["caller"].get("upn") or cause["caller"].get("name")
                 print(f"   event  {cause['operation']} on {short_name(cause['resource'])} by {caller}")
+                if who == "platform" or story.startswith("detaches the route table"):
+                    show_learned(result, "subnets", "routeTable")
                 if result["findings"]:
                     show_result(result)
                 else:
@@ -279,7 +337,7 @@ def main() -> int:
         print(
             "In Azure: `azd up` deploys the same function_app.py as a Flex Consumption app with a managed identity,\n"
             "an Event Grid system topic on the subscription filtered to these operations, and the remediator\n"
-            "role on the hub, spoke and node resource groups. See docs/deploy.md."
+            "role on the hub, spoke, node and AKS cluster resource groups. See docs/deploy.md."
         )
         return code
 

@@ -61,8 +61,11 @@ MAX_TEXT = 400  # characters of one finding's or action's text
 MAX_LINKS = 3
 PORTAL = "https://portal.azure.com/#resource"
 # What the remediator leaves to a person because something it does not own is in the way: a port another
-# rule takes, a Deny that comes first, a route around the firewall (deleted only on opt-in).
-CONFLICT_KINDS = frozenset({FindingKind.DNAT_CONFLICT, FindingKind.SHADOWED_RULE, FindingKind.EGRESS_BYPASS})
+# rule takes, a Deny that comes first, a route around the firewall (deleted only on opt-in), an AKS cluster
+# whose outbound type sends egress around its route table.
+CONFLICT_KINDS = frozenset(
+    {FindingKind.DNAT_CONFLICT, FindingKind.SHADOWED_RULE, FindingKind.EGRESS_BYPASS, FindingKind.OUTBOUND_TYPE}
+)
 POST_BUDGET_SECONDS = 10.0
 ATTEMPT_TIMEOUT_SECONDS = 5.0
 BACKOFF_SECONDS = 0.5

@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--config", required=True, help="the configuration file (YAML)")
         command.add_argument("--cluster", help="only this cluster (default: every configured cluster)")
         command.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+        command.add_argument(
+            "--explain",
+            action="store_true",
+            help="also show what each cluster named by aks was learned to be, and from where (JSON: always)",
+        )
         if name == "enforce":
             command.add_argument(
                 "--no-wait",
@@ -84,14 +89,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         out.write("\n")
     else:
         for result in results:
-            out.write(render_result(result, config=config))
+            out.write(render_result(result, config=config, explain=args.explain))
     if any(r.failed for r in results):
         return EXIT_FAILURE
     return EXIT_COMPLIANT if all(r.compliant for r in results) else EXIT_DRIFT
 
 
-def render_result(result: ClusterResult, *, config: Config) -> str:
-    """A readable table for one cluster: each finding, where, and what was (or would be) done."""
+def render_result(result: ClusterResult, *, config: Config, explain: bool = False) -> str:
+    """A readable table for one cluster: each finding, where, and what was (or would be) done; with
+    ``explain``, first what the cluster was learned to be."""
     resolved = result.resolved
     verdict = "compliant" if result.compliant else ("busy, will retry" if result.busy else "NOT compliant")
     if result.compliant and result.changed:
@@ -101,6 +107,8 @@ def render_result(result: ClusterResult, *, config: Config) -> str:
         f"{result.cluster}  ({result.mode}, profile {config.profile.name}): {verdict}"
         f"  [ARM calls: {calls['reads']} reads, {calls['writes']} writes, {result.duration_seconds:.1f}s]"
     ]
+    if explain:
+        lines += _explained(result)
     findings = sorted_findings(result.findings)
     if not findings:
         lines.append("  the baseline is in place; nothing to do")
@@ -121,3 +129,17 @@ def render_result(result: ClusterResult, *, config: Config) -> str:
         if action.detail:
             lines.append(f"     {action.detail}")
     return "\n".join(lines) + "\n\n"
+
+
+def _explained(result: ClusterResult) -> list[str]:
+    """What the cluster entry resolved to: each learned or configured value and where it comes from."""
+    effective = result.effective
+    if effective is None:
+        return ["  configured in full (no aks): nothing learned"]
+    name = short_name(str(effective.cluster.aks))
+    if not effective.found:
+        return [f"  AKS cluster {name} not found: nothing learned"]
+    width = max(len(fact.name) for fact in effective.facts)
+    lines = [f"  learned from AKS cluster {name} (configured values win):"]
+    lines += [f"    {fact.name:<{width}}  {fact.value}  [{fact.source}]" for fact in effective.facts]
+    return lines

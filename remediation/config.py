@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
@@ -23,7 +23,7 @@ from remediation.baseline import (
     load_profile,
 )
 from remediation.documents import FILE_KEY, DocumentError, Problems, child_key, read_document, shown
-from remediation.resource_id import ResourceId, resource_group_scope
+from remediation.resource_id import InvalidResourceId, ResourceId, resource_group_scope
 
 DEFAULT_PROFILE = "seed-2020"
 T = TypeVar("T")
@@ -33,6 +33,9 @@ _ROUTE_TABLE = "Microsoft.Network/routeTables"
 _SUBNET = "Microsoft.Network/virtualNetworks/subnets"
 _LOAD_BALANCER = "Microsoft.Network/loadBalancers"
 _PUBLIC_IP = "Microsoft.Network/publicIPAddresses"
+_MANAGED_CLUSTER = "Microsoft.ContainerService/managedClusters"
+# What the long form must state; with ``aks`` the remediator learns them from the cluster (explicit values win).
+_LEARNABLE = ("name", "location", "routeTable", "subnets")
 
 # Cluster names become part of rule names ("<cluster>-<rule key>", rule keys <= 39 characters), which
 # Azure limits to 80 characters.
@@ -85,8 +88,9 @@ class OwnedNames:
 class InboundConfig:
     """Which LoadBalancer services get DNAT through the firewall, and from where.
 
-    Exactly one of ``load_balancers`` and ``node_resource_group`` (a lower-cased scope key) is set;
-    no ``firewall_public_ips`` means the firewall's own public IPs.
+    At most one of ``load_balancers`` and ``node_resource_group`` (a lower-cased scope key) is set; neither
+    (only for a cluster named by ``aks``) means the node resource group AKS reports, filled in when the
+    cluster is read. No ``firewall_public_ips`` means the firewall's own public IPs.
     """
 
     load_balancers: tuple[ResourceId, ...]
@@ -97,12 +101,18 @@ class InboundConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """One AKS cluster: where its egress goes and the values its baseline profile refers to."""
+    """One AKS cluster: where its egress goes and the values its baseline profile refers to.
+
+    A cluster named by ``aks`` (its managed cluster's ID) may leave out what AKS knows: ``location`` is then
+    empty, ``route_table`` ``None`` and ``subnets`` empty until ``aks.learn`` fills them in from the cluster
+    (the effective configuration the planner receives). ``configured`` holds the keys the file states, which
+    always win over what is learned.
+    """
 
     name: str
     location: str
     firewall: ResourceId
-    route_table: ResourceId
+    route_table: ResourceId | None
     subnets: tuple[ResourceId, ...]
     api_server_address: str | None = None
     dns_servers: tuple[str, ...] = ()
@@ -112,6 +122,8 @@ class ClusterConfig:
     tunnel: str = "konnectivity"
     private: bool = False
     ntp: bool = False
+    aks: ResourceId | None = None
+    configured: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -224,10 +236,19 @@ def _owned(problems: Problems, value: object) -> OwnedNames | None:
 def _clusters(problems: Problems, value: object) -> tuple[ClusterConfig, ...]:
     items = problems.items(value, "clusters") or []
     clusters = [_cluster(problems, item, key) for key, item in items]
-    # Names are compared from the raw items so that a duplicate is reported even in a faulty cluster.
+    # Names and AKS clusters are compared from the raw items so that a duplicate is reported even in a
+    # faulty cluster. A short-form entry's name is its AKS cluster's.
     first: dict[str, str] = {}
+    first_aks: dict[str, str] = {}
     for key, item in items:
-        name = item.get("name") if isinstance(item, dict) else None
+        entry = item if isinstance(item, dict) else {}
+        aks = _aks_id(entry.get("aks"))
+        name = entry.get("name", aks.name if aks is not None else None)
+        if aks is not None:
+            if aks.key in first_aks:
+                problems.add(child_key(key, "aks"), f"duplicate AKS cluster {aks.name!r} (also {first_aks[aks.key]})")
+            else:
+                first_aks[aks.key] = key
         if not isinstance(name, str) or not _CLUSTER_NAME.match(name):
             continue
         if name.lower() in first:
@@ -237,8 +258,8 @@ def _clusters(problems: Problems, value: object) -> tuple[ClusterConfig, ...]:
     # A subnet has one route table: two clusters wanting different ones for it would undo each other forever.
     tables: dict[str, tuple[ResourceId, str]] = {}
     for (key, _), cluster in zip(items, clusters, strict=True):
-        if cluster is None:
-            continue
+        if cluster is None or cluster.route_table is None:
+            continue  # a route table learned from AKS is checked when the plan is made
         for subnet in cluster.subnets:
             table, owner = tables.setdefault(subnet.key, (cluster.route_table, cluster.name))
             if table != cluster.route_table:
@@ -250,20 +271,58 @@ def _clusters(problems: Problems, value: object) -> tuple[ClusterConfig, ...]:
     return tuple(cluster for cluster in clusters if cluster is not None)
 
 
+def _aks_id(value: object) -> ResourceId | None:
+    """The managed cluster an entry names, if it names a valid one (problems are reported by ``_cluster``)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return ResourceId.parse(value.strip(), kind=_MANAGED_CLUSTER)
+    except InvalidResourceId:
+        return None
+
+
 def _cluster(problems: Problems, value: object, key: str) -> ClusterConfig | None:
+    """One cluster entry: the long form states where its egress goes; the short form names the AKS cluster
+    (``aks``) and its firewall, and whatever it states besides wins over what is learned from AKS."""
+    short = isinstance(value, dict) and "aks" in value
     cluster = problems.mapping(
         value,
         key,
-        required=("name", "location", "firewall", "routeTable", "subnets"),
-        optional=("apiServerAddress", "dnsServers", "monitorWorkspaceIds", "inbound", "tunnel", "private", "ntp"),
+        optional=(
+            "aks",
+            "name",
+            "location",
+            "firewall",
+            "routeTable",
+            "subnets",
+            "apiServerAddress",
+            "dnsServers",
+            "monitorWorkspaceIds",
+            "inbound",
+            "tunnel",
+            "private",
+            "ntp",
+        ),
     )
     if cluster is None:
         return None
+    if "firewall" not in cluster:
+        problems.add(child_key(key, "firewall"), "required key is missing")
+    if not short:
+        for missing in (name for name in _LEARNABLE if name not in cluster):
+            problems.add(
+                child_key(key, missing),
+                "required key is missing (or name the AKS cluster with aks: its resource ID, and the remediator "
+                "learns it from AKS)",
+            )
 
     def field(name: str) -> tuple[object, str] | None:
         return (cluster[name], child_key(key, name)) if name in cluster else None
 
+    aks = _checked(problems, field("aks"), lambda text: _resource_id(text, _MANAGED_CLUSTER))
     name = _checked(problems, field("name"), _cluster_name)
+    if name is None and "name" not in cluster and aks is not None:
+        name = _checked(problems, (aks.name, child_key(key, "name")), _default_name)
     location = _checked(problems, field("location"), _location)
     firewall = _checked(problems, field("firewall"), lambda text: _resource_id(text, _FIREWALL))
     route_table = _checked(problems, field("routeTable"), lambda text: _resource_id(text, _ROUTE_TABLE))
@@ -272,18 +331,22 @@ def _cluster(problems: Problems, value: object, key: str) -> ClusterConfig | Non
     dns_servers = _list(problems, field("dnsServers"), _ipv4_address, allow_empty=True)
     workspaces = _list(problems, field("monitorWorkspaceIds"), _workspace_id, allow_empty=True)
     inbound_field = field("inbound")
-    inbound = _inbound(problems, *inbound_field) if inbound_field is not None else None
+    inbound = _inbound(problems, *inbound_field, learnable=short) if inbound_field is not None else None
     tunnel = _checked(problems, field("tunnel"), _tunnel) or "konnectivity"
     private = _flag(problems, field("private"))
     ntp = _flag(problems, field("ntp"))
-    if name is None or location is None or firewall is None or route_table is None or subnets is None:
+    if name is None or firewall is None:
+        return None
+    if short and aks is None:
+        return None
+    if not short and (location is None or route_table is None or subnets is None):
         return None
     return ClusterConfig(
         name=name,
-        location=location,
+        location=location or "",
         firewall=firewall,
         route_table=route_table,
-        subnets=subnets,
+        subnets=subnets or (),
         api_server_address=api_server,
         dns_servers=dns_servers or (),
         monitor_workspace_ids=workspaces or (),
@@ -291,6 +354,8 @@ def _cluster(problems: Problems, value: object, key: str) -> ClusterConfig | Non
         tunnel=tunnel,
         private=private,
         ntp=ntp,
+        aks=aks,
+        configured=frozenset(cluster),
     )
 
 
@@ -314,7 +379,9 @@ def _tunnel(text: str) -> str:
     return text
 
 
-def _inbound(problems: Problems, value: object, key: str) -> InboundConfig | None:
+def _inbound(problems: Problems, value: object, key: str, *, learnable: bool) -> InboundConfig | None:
+    """``learnable``: the cluster is named by ``aks``, so giving neither load balancers nor a node resource
+    group means the node resource group AKS reports (``inbound: {}``)."""
     inbound = problems.mapping(
         value, key, optional=("loadBalancers", "nodeResourceGroup", "firewallPublicIps", "sourceAddresses")
     )
@@ -324,7 +391,8 @@ def _inbound(problems: Problems, value: object, key: str) -> InboundConfig | Non
     def field(name: str) -> tuple[object, str] | None:
         return (inbound[name], child_key(key, name)) if name in inbound else None
 
-    if ("loadBalancers" in inbound) == ("nodeResourceGroup" in inbound):
+    given = ("loadBalancers" in inbound) + ("nodeResourceGroup" in inbound)
+    if given == 2 or (given == 0 and not learnable):
         problems.add(
             key,
             "expected exactly one of loadBalancers (the services' load balancer IDs) or nodeResourceGroup "
@@ -425,6 +493,16 @@ def _prefix(text: str) -> str:
 def _cluster_name(text: str) -> str:
     if not _CLUSTER_NAME.match(text):
         raise ValueError(f"{text!r} is not a cluster name (letters, digits, '-', '_' and '.'; 1..40 characters)")
+    return text
+
+
+def _default_name(text: str) -> str:
+    """The AKS cluster's own name, when it can name the cluster here (rule names limit it to 40 characters)."""
+    if not _CLUSTER_NAME.match(text):
+        raise ValueError(
+            f"required key is missing: the AKS cluster's name {text!r} cannot name it here (rule names are "
+            "'<cluster>-<rule>', so at most 40 letters, digits, '-', '_' and '.'); set name"
+        )
     return text
 
 

@@ -241,11 +241,14 @@ def parse_change(*, event_id: str, event_type: str, data: object, event_time: st
 
 
 class Topology:
-    """What reconciles learned about each cluster's firewall: the policies (and parents) it uses, the IP
-    Groups its rules name, and the public IPs its DNAT involves.
+    """What reconciles learned about each cluster: the policies (and parents) its firewall uses, the IP
+    Groups its rules name, the public IPs its DNAT involves and, for a cluster named by ``aks``, its
+    effective configuration (the subnets, route table and node resource group AKS told).
 
     A change to a firewall policy, one of its rule collection groups, or an IP Group concerns every cluster
-    whose firewall uses it. Kept in memory for the worker's lifetime; the triggers are its only writer.
+    whose firewall uses it; a change to a subnet, virtual network or route table concerns a cluster named by
+    ``aks`` as its last reconcile saw it. Kept in memory for the worker's lifetime; the triggers are its only
+    writer. Only routing uses it: every reconcile learns the cluster anew.
     """
 
     def __init__(self) -> None:
@@ -253,6 +256,7 @@ class Topology:
         self._policies: dict[str, frozenset[str]] = {}
         self._ip_groups: dict[str, frozenset[str]] = {}
         self._public_ips: dict[str, frozenset[str]] = {}
+        self._clusters: dict[str, ClusterConfig] = {}
 
     def learn(
         self,
@@ -261,12 +265,24 @@ class Topology:
         policies: Iterable[str],
         ip_groups: Iterable[str] = (),
         public_ips: Iterable[str] = (),
+        effective: ClusterConfig | None = None,
     ) -> None:
-        """Remember a cluster's firewall policy chain, IP Groups and DNAT public IPs (IDs, any case)."""
+        """Remember a cluster's firewall policy chain, IP Groups and DNAT public IPs (IDs, any case), and its
+        effective configuration when it is learned from AKS."""
         with self._lock:
             self._policies[cluster] = frozenset(key.lower() for key in policies)
             self._ip_groups[cluster] = frozenset(key.lower() for key in ip_groups)
             self._public_ips[cluster] = frozenset(key.lower() for key in public_ips)
+            if effective is not None:
+                self._clusters[cluster] = effective
+
+    def effective(self, cluster: ClusterConfig) -> ClusterConfig | None:
+        """The cluster as events see it: as configured, or for one named by ``aks`` as last learned
+        (``None`` while nothing was learned)."""
+        if cluster.aks is None:
+            return cluster
+        with self._lock:
+            return self._clusters.get(cluster.name)
 
     def policies_of(self, cluster: str) -> frozenset[str] | None:
         """The cluster's policy chain, or ``None`` while nothing was learned about its firewall."""
@@ -284,7 +300,8 @@ class Topology:
 
 @dataclass(frozen=True)
 class Dispatch:
-    """The clusters an event concerns; ``unknown`` still need their firewall's policies looked up."""
+    """The clusters an event concerns; ``unknown`` still need their firewall's policies, or what AKS says
+    about them, looked up."""
 
     clusters: tuple[ClusterConfig, ...]
     unknown: tuple[ClusterConfig, ...] = ()
@@ -298,7 +315,9 @@ def concerned_clusters(change: ResourceChange, config: Config, topology: Topolog
     found: list[ClusterConfig] = []
     unknown: list[ClusterConfig] = []
     for cluster in config.clusters:
-        if kind == "microsoft.network/azurefirewalls":
+        if kind.startswith("microsoft.containerservice/managedclusters"):
+            hit = top == cluster.aks  # the cluster, or one of its agent pools
+        elif kind == "microsoft.network/azurefirewalls":
             hit = resource == cluster.firewall
         elif kind.startswith("microsoft.network/firewallpolicies") or kind == "microsoft.network/ipgroups":
             learned = (
@@ -310,14 +329,19 @@ def concerned_clusters(change: ResourceChange, config: Config, topology: Topolog
                 unknown.append(cluster)
                 continue
             hit = top.key in learned
-        elif kind.startswith("microsoft.network/routetables"):
-            hit = top == cluster.route_table
-        elif kind == "microsoft.network/virtualnetworks":
-            hit = any(subnet.parent == resource for subnet in cluster.subnets)
-        elif kind == "microsoft.network/virtualnetworks/subnets":
-            hit = resource in cluster.subnets
         else:
-            hit = _inbound_concerns(cluster, resource, topology)
+            shape = topology.effective(cluster)
+            if shape is None:
+                unknown.append(cluster)
+                continue
+            if kind.startswith("microsoft.network/routetables"):
+                hit = top == shape.route_table
+            elif kind == "microsoft.network/virtualnetworks":
+                hit = any(subnet.parent == resource for subnet in shape.subnets)
+            elif kind == "microsoft.network/virtualnetworks/subnets":
+                hit = resource in shape.subnets
+            else:
+                hit = _inbound_concerns(shape, resource, topology)
         if hit:
             found.append(cluster)
     return Dispatch(tuple(found), tuple(unknown))

@@ -16,6 +16,7 @@ class FindingKind(StrEnum):
     """What is wrong, worst first (the order ``sorted_findings`` uses)."""
 
     EGRESS_BYPASS = "egress-bypass"
+    OUTBOUND_TYPE = "outbound-type"  # the AKS cluster sends egress elsewhere than its route table: never "fixed"
     MISSING_RULE = "missing-rule"
     MODIFIED_RULE = "modified-rule"
     SHADOWED_RULE = "shadowed-rule"

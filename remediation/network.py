@@ -288,6 +288,13 @@ _KINDS: dict[str, _Kind] = {
 }
 
 
+# Types read through the same pipeline as raw requests, at their provider's api-version: the remediator only
+# reads AKS clusters, and azure-mgmt-containerservice would add a package (and its import) for one GET.
+_RAW_READS: dict[str, str] = {
+    "microsoft.containerservice/managedclusters": "2026-08-01",
+}
+
+
 def _kind(rid: ResourceId) -> _Kind:
     kind = _KINDS.get(rid.kind.lower())
     if kind is None:
@@ -423,6 +430,9 @@ class AzureNetwork:
 
     def get(self, rid: ResourceId) -> Resource:
         """Read one resource; raises ``NotFound`` when it (or its parent) does not exist."""
+        api_version = _RAW_READS.get(rid.kind.lower())
+        if api_version is not None:
+            return self._get_raw(rid, api_version)
         operations = self._operations(rid)
         with _translated_errors(str(rid)):
             chunks = operations.get(rid.resource_group, *rid.names, stream=True)
@@ -435,6 +445,19 @@ class AzureNetwork:
             return self.get(rid)
         except NotFound:
             return None
+
+    def _get_raw(self, rid: ResourceId, api_version: str) -> Resource:
+        """A resource of another provider (an AKS cluster) as wire JSON, through the same pipeline and credential."""
+        from azure.core.rest import HttpRequest
+
+        client = self._client(rid.subscription)
+        with _translated_errors(str(rid)):
+            response = client.send_request(
+                HttpRequest("GET", f"{self.endpoint}{rid}", params={"api-version": api_version})
+            )
+            response.raise_for_status()
+            body = json.loads(response.read())
+        return Resource(id=rid, etag=body.get("eTag") or body.get("etag"), body=body)
 
     def list_rule_collection_groups(self, policy: ResourceId) -> list[Resource]:
         """Every rule collection group of a firewall policy."""

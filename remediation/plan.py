@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from remediation import aks
 from remediation.arm import Json, Resource
 from remediation.baseline import (
     Baseline,
@@ -144,6 +145,10 @@ def plan(
     builder = _Builder(clusters)
     for cluster in clusters:
         builder.add(cluster.name, _firewall_findings(cluster, observation))
+        builder.add(cluster.name, aks.findings(cluster, managed_cluster(cluster, observation)))
+    # A cluster named by aks that AKS could not describe (it is gone, or names no subnet) and whose
+    # configuration does not say either has nothing to plan against: its findings say why.
+    clusters = [c for c in clusters if c.subnets and c.location]
     host_routes: dict[str, set[str]] = defaultdict(set)
     for group in _by_rule_base(clusters, observation, owned):
         dnat = _FirewallPlanner(group, owned=owned, profile=profile, observation=observation, builder=builder).run()
@@ -372,7 +377,8 @@ class _FirewallPlanner:
                     Finding(
                         FindingKind.MODIFIED_RULE,
                         resource,
-                        f"rule {rule.name} in {collection} was changed{why}; it must allow {wanted}",
+                        # Someone changed it, or the baseline did (a node pool came or went).
+                        f"rule {rule.name} in {collection} no longer matches the baseline{why}; it must allow {wanted}",
                         rule=rule.name,
                     )
                 )
@@ -671,7 +677,8 @@ def _load_balancers_of(cluster: ClusterConfig, observation: Observation) -> list
     assert inbound is not None
     if inbound.load_balancers:
         return [lb for lb in (observation.get(rid) for rid in inbound.load_balancers) if lb is not None]
-    assert inbound.node_resource_group is not None
+    if inbound.node_resource_group is None:  # to be learned from AKS, which could not tell it
+        return []
     return list(observation.load_balancers.get(inbound.node_resource_group, ()))
 
 
@@ -689,9 +696,11 @@ def _plan_route_tables(
 ) -> None:
     by_table: dict[str, list[ClusterConfig]] = defaultdict(list)
     for cluster in clusters:
-        by_table[cluster.route_table.key].append(cluster)
+        if cluster.route_table is not None:  # none learned: its subnets are reported
+            by_table[cluster.route_table.key].append(cluster)
     for members in by_table.values():
         table_id = members[0].route_table
+        assert table_id is not None
         table = observation.get(table_id)
         next_hops: dict[str, list[ClusterConfig]] = defaultdict(list)
         for cluster in members:
@@ -750,18 +759,17 @@ def _plan_subnets(clusters: Sequence[ClusterConfig], *, observation: Observation
     child resources share their parent's etag, as localarm models it), so a second subnet write planned with
     the same etag would only meet a 412: it is held back for the next round, planned from a fresh read.
     """
-    claims: dict[str, dict[str, list[ClusterConfig]]] = defaultdict(lambda: defaultdict(list))
+    claims: dict[str, dict[ResourceId, list[str]]] = defaultdict(lambda: defaultdict(list))
     for cluster in clusters:
         for subnet_id in cluster.subnets:
-            claims[subnet_id.key][cluster.route_table.key].append(cluster)
+            if cluster.route_table is not None:
+                claims[subnet_id.key][cluster.route_table].append(cluster.name)
     written: dict[str, str] = {}  # virtual network -> the subnet written there
     for cluster in clusters:
         for subnet_id in cluster.subnets:
             tables = claims[subnet_id.key]
             if len(tables) > 1:
-                claimed = ", ".join(
-                    f"{', '.join(c.name for c in cs)} -> {cs[0].route_table.name}" for cs in tables.values()
-                )
+                claimed = ", ".join(f"{', '.join(names)} -> {table.name}" for table, names in tables.items())
                 detail = (
                     f"subnet {subnet_id.name} is configured for clusters with different route tables ({claimed}): "
                     "a subnet uses one route table; not changed"
@@ -796,6 +804,12 @@ def _firewall_public_addresses(cluster: ClusterConfig, observation: Observation)
         if address:
             addresses.append(str(address))
     return addresses
+
+
+def managed_cluster(cluster: ClusterConfig, observation: Observation) -> aks.ManagedCluster | None:
+    """The AKS cluster a cluster entry names, as read (``None``: not named, or it does not exist)."""
+    resource = observation.get(cluster.aks) if cluster.aks is not None else None
+    return aks.ManagedCluster.from_resource(resource) if resource is not None else None
 
 
 def _firewall_findings(cluster: ClusterConfig, observation: Observation) -> list[Finding]:

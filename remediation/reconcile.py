@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from remediation import deadline
+from remediation import aks, deadline, dns
 from remediation.arm import Resource
 from remediation.config import ClusterConfig, Config, Mode
 from remediation.deadline import Deadline
@@ -40,6 +40,7 @@ from remediation.network import (
 )
 from remediation.plan import Observation, Plan, Write, plan
 from remediation.resource_id import InvalidResourceId, ResourceId
+from remediation.routes import subnet_in
 
 MAX_ATTEMPTS = 5
 # Rounds in one reconcile, counting those for writes held back by the plan (subnets of one virtual network,
@@ -74,11 +75,13 @@ class Action:
 @dataclass(frozen=True)
 class Learned:
     """What a reconcile learned about a cluster, for the event dispatcher's cache (lower-cased IDs): the
-    firewall's policy chain, the IP Groups its rules use, and the public IPs its DNAT involves."""
+    firewall's policy chain, the IP Groups its rules use, the public IPs its DNAT involves and, for a
+    cluster named by ``aks``, its effective configuration (subnets, route table, node resource group)."""
 
     policies: frozenset[str] = frozenset()
     ip_groups: frozenset[str] = frozenset()
     public_ips: frozenset[str] = frozenset()
+    cluster: ClusterConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class ClusterResult:
     firewall: str = ""  # the cluster's firewall ID: the subject of audit events no ARM event caused
     shared_with: tuple[str, ...] = ()
     learned: Learned = field(default_factory=Learned)
+    effective: aks.EffectiveCluster | None = None  # what the cluster entry resolved to, when it names aks
 
     @property
     def resolved(self) -> set[Finding]:
@@ -155,6 +159,7 @@ class ClusterResult:
 
     def as_dict(self) -> dict[str, Any]:
         resolved = self.resolved
+        learned = {"learned": self.effective.as_dict()} if self.effective is not None else {}
         return {
             "name": self.cluster,
             "firewall": self.firewall,
@@ -168,7 +173,7 @@ class ClusterResult:
             "durationSeconds": round(self.duration_seconds, 3),
             "attempts": self.attempts,
             "trigger": self.trigger,
-        }
+        } | learned
 
 
 # ------------------------------------------------------------------------------ observe
@@ -196,9 +201,47 @@ class _Reader:
             return dict(self.resources)
 
 
+def learn_clusters(
+    clusters: Sequence[ClusterConfig], *, reader: _Reader, resolve: bool = True
+) -> list[aks.EffectiveCluster]:
+    """Each cluster's effective configuration. A cluster named by ``aks`` is completed from its managed
+    cluster (one read) and from the virtual networks of its subnets (which ``observe`` reads anyway, so
+    they cost nothing more); with ``resolve`` its API server FQDN is resolved here. Long-form clusters are
+    taken as they are."""
+    effective = []
+    for cluster in clusters:
+        if cluster.aks is None:
+            effective.append(aks.configured_only(cluster))
+            continue
+        resource = reader.find(cluster.aks)
+        managed = aks.ManagedCluster.from_resource(resource) if resource is not None else None
+        if managed is None:
+            effective.append(aks.learn(cluster, None, route_tables={}))
+            continue
+        route_tables: dict[str, ResourceId | None] = {}
+        for subnet in dict.fromkeys((*cluster.subnets, *managed.subnets)):
+            body = subnet_in(reader.find(subnet.parent), subnet) if subnet.parent is not None else None
+            if body is not None:
+                ref = ((body.get("properties") or {}).get("routeTable") or {}).get("id")
+                route_tables[subnet.key] = ResourceId.parse(str(ref)) if ref else None
+        address, note = None, ""
+        if resolve and "apiServerAddress" not in cluster.configured and managed.api_server_name:
+            try:
+                # Bounded by what the invocation has left, like every ARM request.
+                timeout = deadline.current().within(dns.DEFAULT_TIMEOUT)
+                address = dns.resolve_address(managed.api_server_name, timeout=timeout)
+                note = f"resolved {managed.api_server_name}"
+            except dns.Unresolved as err:
+                note = str(err)
+        effective.append(
+            aks.learn(cluster, managed, route_tables=route_tables, api_server_address=address, api_server_note=note)
+        )
+    return effective
+
+
 def observe(network: AzureNetwork, clusters: Sequence[ClusterConfig], *, reader: _Reader | None = None) -> Observation:
     """Read everything these clusters' baselines involve from ARM, each resource once (``reader`` may hold
-    what a sweep already read)."""
+    what a sweep already read). ``clusters`` are effective configurations (``learn_clusters``)."""
     reader = reader or _Reader(network)
     groups: dict[str, tuple[Resource, ...]] = {}
     for cluster in clusters:
@@ -215,7 +258,8 @@ def observe(network: AzureNetwork, clusters: Sequence[ClusterConfig], *, reader:
             reader.find(pip)
     load_balancers: dict[str, tuple[Resource, ...]] = {}
     for cluster in clusters:
-        reader.find(cluster.route_table)
+        if cluster.route_table is not None:
+            reader.find(cluster.route_table)
         for subnet in cluster.subnets:
             if subnet.parent is not None:
                 reader.find(subnet.parent)
@@ -246,7 +290,10 @@ def _involved(
     known = reader.snapshot()
     for cluster in clusters:
         yield cluster.firewall.key
-        yield cluster.route_table.key
+        if cluster.route_table is not None:
+            yield cluster.route_table.key
+        if cluster.aks is not None:
+            yield cluster.aks.key
         yield from (s.parent.key for s in cluster.subnets if s.parent is not None)
         firewall = known.get(cluster.firewall.key)
         if firewall is None:
@@ -269,15 +316,18 @@ def _involved(
 
 
 def discover(network: AzureNetwork, clusters: Sequence[ClusterConfig]) -> dict[str, Learned]:
-    """What a cold worker needs to route policy and IP Group events: each cluster's firewall, policy chain
-    and the IP Groups its rules name (each resource read once)."""
+    """What a cold worker needs to route events: each cluster's firewall, policy chain and the IP Groups its
+    rules name, and for a cluster named by ``aks`` its subnets and route table (each resource read once)."""
     reader = _Reader(network)
     groups: dict[str, tuple[Resource, ...]] = {}
     found: dict[str, Learned] = {}
+    shapes = {
+        e.cluster.name: e.cluster for e in learn_clusters([c for c in clusters if c.aks], reader=reader, resolve=False)
+    }
     for cluster in clusters:
         firewall = reader.find(cluster.firewall)
         if firewall is None:
-            found[cluster.name] = Learned()
+            found[cluster.name] = Learned(cluster=shapes.get(cluster.name))
             continue
         chain = read_policy_chain(reader.find, firewall)
         for policy in chain:
@@ -286,6 +336,7 @@ def discover(network: AzureNetwork, clusters: Sequence[ClusterConfig]) -> dict[s
         found[cluster.name] = Learned(
             policies=frozenset(p.id.key for p in chain),
             ip_groups=frozenset(rid.key for rid in ip_group_ids(firewall, chain, groups)),
+            cluster=shapes.get(cluster.name),
         )
     return found
 
@@ -317,13 +368,15 @@ def read_policy_chain(find: Callable[[ResourceId], Resource | None], firewall: R
 def _load_balancers(
     network: AzureNetwork, reader: _Reader, cluster: ClusterConfig, listed: dict[str, tuple[Resource, ...]]
 ) -> list[Resource]:
-    """The listed load balancers that exist, or every load balancer in the node resource group (listed once)."""
+    """The listed load balancers that exist, or every load balancer in the node resource group (listed once);
+    none while the node resource group is to be learned and could not be (the AKS cluster is gone)."""
     inbound = cluster.inbound
     assert inbound is not None
     if inbound.load_balancers:
         return [lb for lb in (reader.find(rid) for rid in inbound.load_balancers) if lb is not None]
     scope = inbound.node_resource_group
-    assert scope is not None
+    if scope is None:
+        return []
     if scope not in listed:
         _, subscription, _, resource_group = scope.strip("/").split("/")
         try:
@@ -337,7 +390,7 @@ def learned(cluster: ClusterConfig, observation: Observation) -> Learned:
     """What the dispatcher needs to know about a cluster to route later events to it."""
     firewall = observation.get(cluster.firewall)
     if firewall is None:
-        return Learned()
+        return Learned(cluster=cluster if cluster.aks is not None else None)
     chain = observation.policy_chain(firewall)
     groups = {p.id.key: observation.rule_collection_groups.get(p.id.key, ()) for p in chain}
     public_ips: set[str] = set()
@@ -350,6 +403,7 @@ def learned(cluster: ClusterConfig, observation: Observation) -> Learned:
         policies=frozenset(p.id.key for p in chain),
         ip_groups=frozenset(rid.key for rid in ip_group_ids(firewall, chain, groups)),
         public_ips=frozenset(public_ips),
+        cluster=cluster if cluster.aks is not None else None,
     )
 
 
@@ -487,6 +541,7 @@ def reconcile(
     findings: dict[str, dict[tuple[str, str, str | None], Finding]] = {name: {} for name in names}
     actions: dict[str, list[Action]] = {name: [] for name in names}
     knowledge: dict[str, Learned] = {}
+    effective: dict[str, aks.EffectiveCluster] = {}
     attempts = 0
 
     def note(cluster: str, finding: Finding) -> None:
@@ -500,11 +555,15 @@ def reconcile(
             conflicts = 0
             while True:
                 attempts += 1
+                # Learn each cluster anew (a node pool may have come), then read what it involves.
+                fresh = reader if attempts == 1 and reader is not None else _Reader(network)
+                effective = {e.cluster.name: e for e in learn_clusters(clusters, reader=fresh)}
+                current = [effective[c.name].cluster for c in clusters]
                 with _cycle_collector_paused():
-                    observation = observe(network, clusters, reader=reader if attempts == 1 else None)
-                    knowledge = {c.name: learned(c, observation) for c in clusters}
+                    observation = observe(network, current, reader=fresh)
+                    knowledge = {c.name: learned(c, observation) for c in current}
                     planned = plan(
-                        clusters,
+                        current,
                         owned=config.owned,
                         profile=config.profile,
                         observation=observation,
@@ -566,6 +625,7 @@ def reconcile(
             firewall=str(cluster.firewall),
             shared_with=tuple(n for n in names if n != cluster.name),
             learned=knowledge.get(cluster.name, Learned()),
+            effective=effective.get(cluster.name) if cluster.aks is not None else None,
         )
         for cluster in clusters
     ]
@@ -610,7 +670,8 @@ def units(
         return key
 
     for cluster in clusters:
-        keys = [cluster.firewall.key, cluster.route_table.key]
+        keys = [cluster.firewall.key]
+        keys += [rid.key for rid in (cluster.route_table, cluster.aks) if rid is not None]
         keys += [s.parent.key for s in cluster.subnets if s.parent is not None]
         keys += [key.lower() for key in shared(cluster)]
         first = root(f"cluster:{cluster.name}")
@@ -680,6 +741,12 @@ def reconcile_clusters(
         with suppress(ArmError, InvalidResourceId), deadline.running(until):
             reader.find(cluster.firewall)
 
+    def cluster_of(cluster: ClusterConfig) -> None:
+        # What AKS says the cluster's subnets are groups it with the clusters sharing their networks.
+        with suppress(ArmError, InvalidResourceId), deadline.running(until):
+            if cluster.aks is not None:
+                reader.find(cluster.aks)
+
     until = deadline.current()
 
     def one(unit: list[ClusterConfig]) -> list[ClusterResult]:
@@ -694,15 +761,24 @@ def reconcile_clusters(
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="reconcile") as pool:
         distinct = {c.firewall.key: c for c in clusters}
         list(pool.map(firewall, distinct.values()))
-        firewalls = reader.snapshot()
-        grouped = units(clusters, lambda cluster: _policy_key(firewalls.get(cluster.firewall.key)))
+        list(pool.map(cluster_of, clusters))
+        known = reader.snapshot()
+        grouped = units(clusters, lambda cluster: _shared_keys(cluster, known))
         results = [r for batch in pool.map(one, grouped) for r in batch]
     return SweepResult(tuple(_worst_first(results)), started, time.perf_counter() - clock)
 
 
-def _policy_key(firewall: Resource | None) -> list[str]:
+def _shared_keys(cluster: ClusterConfig, known: dict[str, Resource | None]) -> list[str]:
+    """What a cluster shares beyond its configuration: its firewall's policy, and the virtual networks of the
+    subnets its AKS cluster names."""
+    firewall = known.get(cluster.firewall.key)
     policy = policy_reference(firewall) if firewall else None
-    return [policy.key] if policy else []
+    keys = [policy.key] if policy else []
+    managed = known.get(cluster.aks.key) if cluster.aks is not None else None
+    if managed is not None:
+        subnets = aks.ManagedCluster.from_resource(managed).subnets
+        keys += [subnet.parent.key for subnet in subnets if subnet.parent is not None]
+    return keys
 
 
 def _worst_first(results: Iterable[ClusterResult]) -> list[ClusterResult]:

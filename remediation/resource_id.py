@@ -27,10 +27,18 @@ class InvalidResourceId(ValueError):
 
 
 # --- Names ARM would accept ------------------------------------------------------------------------------
-# Microsoft's "Naming rules and restrictions for Azure resources", sections Microsoft.Network and
-# Microsoft.Resources: https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules
+# Microsoft's "Naming rules and restrictions for Azure resources", sections Microsoft.Network,
+# Microsoft.ContainerService and Microsoft.Resources:
+# https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules
 # Every Microsoft.Network type below: alphanumerics, underscores, periods and hyphens; start with an
 # alphanumeric; end with an alphanumeric or underscore. Only the lengths differ.
+_NETWORK_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+_NETWORK_NAME_TEXT = (
+    "letters, digits, '_', '.' and '-', starts with a letter or digit and ends with a letter, digit or '_'"
+)
+# AKS managed clusters: 1-63 alphanumerics, underscores and hyphens; start and end with an alphanumeric.
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$")
+_CLUSTER_NAME_TEXT = "letters, digits, '_' and '-', starts and ends with a letter or digit"
 
 
 @dataclass(frozen=True)
@@ -38,12 +46,10 @@ class _NameRule:
     label: str
     min_length: int = 1
     max_length: int = 80
+    pattern: re.Pattern[str] = _NETWORK_NAME
+    allowed: str = _NETWORK_NAME_TEXT
 
 
-_NETWORK_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
-_NETWORK_NAME_TEXT = (
-    "letters, digits, '_', '.' and '-', starts with a letter or digit and ends with a letter, digit or '_'"
-)
 _NAME_RULES = {
     "microsoft.network/azurefirewalls": _NameRule("firewall"),
     "microsoft.network/firewallpolicies": _NameRule("firewall policy"),
@@ -56,6 +62,9 @@ _NAME_RULES = {
     "microsoft.network/virtualnetworks/subnets": _NameRule("subnet"),
     "microsoft.network/loadbalancers": _NameRule("load balancer"),
     "microsoft.network/publicipaddresses": _NameRule("public IP address"),
+    "microsoft.containerservice/managedclusters": _NameRule(
+        "managed cluster", max_length=63, pattern=_CLUSTER_NAME, allowed=_CLUSTER_NAME_TEXT
+    ),
 }
 # Resource groups: 1-90 underscores, hyphens, periods, parentheses, letters or digits (Unicode letters
 # too); not ending with a period.
@@ -93,8 +102,8 @@ def _name_problem(name: str, rule: _NameRule | None) -> str | None:
         allowed = f"{rule.min_length} to {rule.max_length}"
         length = f"{len(name)} character{'s' if len(name) != 1 else ''}"
         return f"is {length} long (ARM allows {allowed} characters for a {rule.label} name)"
-    if not _NETWORK_NAME.match(name):
-        return f"is not allowed (a {rule.label} name has {_NETWORK_NAME_TEXT})"
+    if not rule.pattern.match(name):
+        return f"is not allowed (a {rule.label} name has {rule.allowed})"
     return None
 
 

@@ -140,12 +140,22 @@ def plan_route_table(
     return TablePlan(tuple(findings), (write,))
 
 
-def plan_subnet(subnet_id: ResourceId, subnet: Json | None, *, route_table: ResourceId) -> TablePlan:
-    """The AKS subnet must use ``route_table``; ``subnet`` is its wire JSON (``None``: it does not exist)."""
+def plan_subnet(subnet_id: ResourceId, subnet: Json | None, *, route_table: ResourceId | None) -> TablePlan:
+    """The AKS subnet must use ``route_table``; ``subnet`` is its wire JSON (``None``: it does not exist).
+
+    ``route_table`` is ``None`` when the cluster has none to give (learned from AKS, and none of its subnets
+    has one): a subnet without a table is then reported, with nothing to write."""
     if subnet is None:
         finding = Finding(FindingKind.RESOURCE_NOT_FOUND, str(subnet_id), "the AKS subnet does not exist")
         return TablePlan((finding,), ())
     current = ((subnet.get("properties") or {}).get("routeTable") or {}).get("id")
+    if route_table is None:
+        detail = (
+            f"subnet {subnet_id.name} has no route table, and none of the cluster's subnets has one to learn it "
+            "from: egress bypasses the firewall (set routeTable to have it restored)"
+        )
+        found = () if current else (Finding(FindingKind.SUBNET_NOT_ASSOCIATED, str(subnet_id), detail),)
+        return TablePlan(found, ())
     if current and ResourceId.parse(str(current)) == route_table:
         return TablePlan((), ())
     if current:

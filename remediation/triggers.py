@@ -216,7 +216,8 @@ def _dispatch(change: ResourceChange, rt: Runtime) -> Dispatch:
     dispatch = concerned_clusters(change, rt.config, rt.topology)
     if not dispatch.unknown:
         return dispatch
-    # First policy or IP Group event since this worker started: learn what the firewalls use.
+    # First policy or IP Group event since this worker started (or first network event for a cluster named
+    # by aks): learn what the firewalls use, and what AKS says the clusters are.
     try:
         for name, learned in discover(rt.network, dispatch.unknown).items():
             _learn(rt, name, learned)
@@ -227,9 +228,13 @@ def _dispatch(change: ResourceChange, rt: Runtime) -> Dispatch:
 
 
 def _learn(rt: Runtime, cluster: str, learned: Learned) -> None:
-    if learned.policies or learned.public_ips or learned.ip_groups:
+    if learned.policies or learned.public_ips or learned.ip_groups or learned.cluster is not None:
         rt.topology.learn(
-            cluster, policies=learned.policies, ip_groups=learned.ip_groups, public_ips=learned.public_ips
+            cluster,
+            policies=learned.policies,
+            ip_groups=learned.ip_groups,
+            public_ips=learned.public_ips,
+            effective=learned.cluster,
         )
 
 

@@ -38,6 +38,10 @@ POLICY = demo_id("rg-hub", "firewallPolicies", "fwpol-hub")
 ROUTE_TABLE = demo_id("rg-spoke", "routeTables", "rt-aks")
 VNET_SPOKE = demo_id("rg-spoke", "virtualNetworks", "vnet-spoke")
 AKS_SUBNET = VNET_SPOKE.child("subnets", "aks-nodes")
+# The managed cluster of the aks-demo-cluster scenario (localarm/scenarios/aks-demo-cluster.json).
+AKS_CLUSTER = rid(
+    f"/subscriptions/{SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-demo"
+)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

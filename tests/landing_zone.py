@@ -12,10 +12,12 @@ from typing import Any
 
 import yaml
 
+from demo.aks_client import AksClient
+from localarm.server import LocalArm
 from remediation.config import Config, load_config
-from remediation.network import AzureNetwork
+from remediation.network import AzureNetwork, credential_for
 from remediation.resource_id import ResourceId
-from tests.conftest import AKS_SUBNET, FIREWALL, POLICY, ROUTE_TABLE
+from tests.conftest import AKS_CLUSTER, AKS_SUBNET, FIREWALL, POLICY, ROUTE_TABLE
 
 Json = dict[str, Any]
 
@@ -25,21 +27,33 @@ DEFAULT_ROUTE = ROUTE_TABLE.child("routes", "aks-egress-default")
 KUBENET_ROUTE = ROUTE_TABLE.child("routes", "aks-nodepool1-31457812-vmss000000")
 
 
-def write_config(directory: Path, **cluster_overrides: Any) -> Config:
-    """A configuration file for the aks-demo cluster (``mode: enforce``), loaded the way users load it."""
+def write_config(directory: Path, *, short: bool = False, **cluster_overrides: Any) -> Config:
+    """A configuration file for the aks-demo cluster (``mode: enforce``), loaded the way users load it; with
+    ``short``, the short form (the AKS cluster and its firewall); an override of ``None`` drops a key."""
     top = {k: cluster_overrides.pop(k) for k in ("mode", "profile", "owned", "routes") if k in cluster_overrides}
-    cluster: Json = {
-        "name": "aks-demo",
-        "location": "westeurope",
-        "firewall": str(FIREWALL),
-        "routeTable": str(ROUTE_TABLE),
-        "subnets": [str(AKS_SUBNET)],
-    }
+    cluster: Json = (
+        {"aks": str(AKS_CLUSTER), "firewall": str(FIREWALL)}
+        if short
+        else {
+            "name": "aks-demo",
+            "location": "westeurope",
+            "firewall": str(FIREWALL),
+            "routeTable": str(ROUTE_TABLE),
+            "subnets": [str(AKS_SUBNET)],
+        }
+    )
     cluster.update(cluster_overrides)
+    cluster = {key: value for key, value in cluster.items() if value is not None}
     document = {"mode": "enforce", "profile": "seed-2020", **top, "clusters": [cluster]}
     path = directory / "remediation.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return load_config(path)
+
+
+def aks_client(server: LocalArm, *, principal_id: str) -> AksClient:
+    """Somebody changing AKS clusters and node pools, as ``az aks`` would (an identity of its own)."""
+    credential = credential_for(server.endpoint, principal_id=principal_id)
+    return AksClient(endpoint=server.endpoint, credential=credential, ca_bundle=str(server.ca_bundle))
 
 
 class Operator:

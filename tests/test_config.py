@@ -33,6 +33,7 @@ SUBNET_2 = f"{RG}/rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet-spok
 LOAD_BALANCER = f"{RG}/MC_rg_aks_westeurope/providers/Microsoft.Network/loadBalancers/kubernetes"
 PUBLIC_IP = f"{RG}/rg-hub/providers/Microsoft.Network/publicIPAddresses/pip-fw-1"
 WORKSPACE = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+AKS_CLUSTER = f"{RG}/rg-aks/providers/Microsoft.ContainerService/managedClusters/shop-weu"
 T = TypeVar("T")
 
 
@@ -185,6 +186,78 @@ def test_inbound_by_node_resource_group_keeps_its_lower_cased_scope_and_allows_e
         node_resource_group=f"/subscriptions/{SUB}/resourcegroups/mc_rg_aks_westeurope",
         firewall_public_ips=(),
         source_addresses=("*",),
+    )
+
+
+def short(**overrides: Any) -> dict[str, Any]:
+    """A cluster entry in the short form: the AKS cluster and its firewall; ``None`` removes a key."""
+    entry: dict[str, Any] = {"aks": AKS_CLUSTER, "firewall": FIREWALL, **overrides}
+    return {key: value for key, value in entry.items() if value is not None}
+
+
+def test_the_short_form_names_the_aks_cluster_and_leaves_the_rest_to_be_learned(tmp_path: Path) -> None:
+    loaded = load_config(write(tmp_path, {"clusters": [short(inbound={})]})).clusters[0]
+
+    assert loaded == ClusterConfig(
+        name="shop-weu",
+        location="",
+        firewall=ResourceId.parse(FIREWALL),
+        route_table=None,
+        subnets=(),
+        inbound=InboundConfig(
+            load_balancers=(), node_resource_group=None, firewall_public_ips=(), source_addresses=("*",)
+        ),
+        aks=ResourceId.parse(AKS_CLUSTER),
+    )
+    assert loaded.configured == {"aks", "firewall", "inbound"}
+
+
+def test_the_short_form_keeps_whatever_it_states(tmp_path: Path) -> None:
+    document = {"clusters": [short(name="shop", routeTable=ROUTE_TABLE, location="westeurope", tunnel="legacy")]}
+
+    loaded = load_config(write(tmp_path, document)).clusters[0]
+
+    assert (loaded.name, loaded.location, loaded.route_table, loaded.tunnel) == (
+        "shop",
+        "westeurope",
+        ResourceId.parse(ROUTE_TABLE),
+        "legacy",
+    )
+    assert {"name", "routeTable", "location", "tunnel"} <= loaded.configured
+
+
+def test_an_aks_cluster_name_too_long_for_rule_names_must_be_given_a_name(tmp_path: Path) -> None:
+    long_name = "aks-" + "x" * 50
+    document = {"clusters": [short(aks=AKS_CLUSTER.replace("shop-weu", long_name))]}
+
+    _, error = config_error(tmp_path, document)
+
+    assert [p.key for p in error.problems] == ["clusters[0].name"]
+    assert error.problem.startswith("required key is missing: the AKS cluster's name")
+    assert load_config(
+        write(tmp_path, {"clusters": [short(aks=AKS_CLUSTER.replace("shop-weu", long_name), name="shop")]})
+    )
+
+
+def test_two_entries_for_one_aks_cluster_are_an_error(tmp_path: Path) -> None:
+    document = {
+        "clusters": [short(), short(name="other", aks=AKS_CLUSTER.upper().replace("SUBSCRIPTIONS", "subscriptions"))]
+    }
+
+    _, error = config_error(tmp_path, document)
+
+    assert [(p.key, p.problem) for p in error.problems] == [
+        ("clusters[1].aks", "duplicate AKS cluster 'SHOP-WEU' (also clusters[0])")
+    ]
+
+
+def test_inbound_without_load_balancers_or_a_node_resource_group_needs_aks(tmp_path: Path) -> None:
+    assert_only_problem(
+        tmp_path,
+        {"clusters": [cluster(inbound={})]},
+        "clusters[0].inbound",
+        "expected exactly one of loadBalancers (the services' load balancer IDs) or nodeResourceGroup "
+        "(every load balancer in the cluster's node resource group)",
     )
 
 
@@ -400,7 +473,7 @@ def test_an_unknown_cluster_key_is_an_error_at_its_path(tmp_path: Path) -> None:
         tmp_path,
         {"clusters": [cluster(), cluster(name="aks-b", dnsServer=["10.0.0.4"])]},
         "clusters[1].dnsServer",
-        "unknown key 'dnsServer'; did you mean 'dnsServers'? (expected one of: name, location, firewall, "
+        "unknown key 'dnsServer'; did you mean 'dnsServers'? (expected one of: aks, name, location, firewall, "
         "routeTable, subnets, apiServerAddress, dnsServers, monitorWorkspaceIds, inbound, tunnel, private, ntp)",
     )
 
@@ -410,7 +483,8 @@ def test_a_missing_required_key_is_reported_at_its_path(tmp_path: Path) -> None:
         tmp_path,
         {"clusters": [cluster(routeTable=None)]},
         "clusters[0].routeTable",
-        "required key is missing",
+        "required key is missing (or name the AKS cluster with aks: its resource ID, and the remediator learns "
+        "it from AKS)",
     )
 
 

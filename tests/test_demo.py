@@ -19,12 +19,18 @@ def test_demo_runs_end_to_end_and_converges() -> None:
         "deletes the baseline rule",
         "points 0.0.0.0/0 at Internet",
         "deletes the whole rule collection group",
+        "adds node pool `batch` on a new subnet",
         "detaches the route table",
         "gets a new LoadBalancer service",
         "loses the service again",
     ):
         assert story in out
     steps = out.split("\n\n")
+    sweep = next(s for s in steps if "nightly sweep runs once" in s)
+    assert "learned routeTable" in sweep and "rt-aks" in sweep  # the configuration names the cluster only
+    pool = next(s for s in steps if "adds node pool `batch`" in s)
+    assert "agentPools/write" in pool and "subnet-not-associated" in pool
+    assert "associate route table rt-aks" in pool and "aks-egress-net: restore" in pool
     service = next(s for s in steps if "gets a new LoadBalancer service" in s)
     assert "missing-dnat" in service and "aks-egress-dnat: add" in service
     gone = next(s for s in steps if "loses the service again" in s)

@@ -29,6 +29,7 @@ from remediation.reconcile import reconcile_cluster
 from remediation.resource_id import ResourceId
 from remediation.settings import Settings, SettingsError
 from tests.conftest import (
+    AKS_CLUSTER,
     AKS_SUBNET,
     FIREWALL,
     FIXTURES,
@@ -668,6 +669,8 @@ def test_every_watched_operation_reaches_the_dispatcher(arm: LocalArm, converged
             "MC_rg-aks_aks-demo_westeurope", "publicIPAddresses", "kubernetes-a7c3e91f04b2"
         ),
         "microsoft.network/ipgroups": demo_id("rg-hub", "ipGroups", "ipg-aks-nodes"),
+        "microsoft.containerservice/managedclusters": AKS_CLUSTER,
+        "microsoft.containerservice/managedclusters/agentpools": AKS_CLUSTER.child("agentPools", "nodepool1"),
     }
     _, operations = watched()
     assert len(operations) <= 25  # Event Grid's limit on advanced filter values

@@ -180,7 +180,7 @@ def test_docs_walkthrough_a_default_route_pointed_at_internet_is_fixed_in_place(
     run(config, network)
 
     assert writes(arm) == [str(route.parent)]
-    fixed = network.get(route).body["properties"]
+    fixed = operator_of.body(route)["properties"]  # read as a person: the product never reads a route alone
     assert (fixed["nextHopType"], fixed["nextHopIpAddress"]) == ("VirtualAppliance", "10.42.2.4")
     table = rid(name, "routeTables/aks-egress-fwrt").key
     assert list(foreign_changes(before, state(network, name), allowed={table: {"aks-egress-fwrn"}})) == []
@@ -313,7 +313,7 @@ def test_lza_bicep_the_wrong_route_table_on_the_node_subnet_is_swapped_back_and_
 
 
 def test_aks_construction_a_moved_firewall_private_ip_moves_the_next_hop_in_place(
-    arm: LocalArm, network: AzureNetwork
+    arm: LocalArm, network: AzureNetwork, operator: AzureNetwork
 ) -> None:
     name = "lz-aks-construction"
     config = load(arm, name)
@@ -325,11 +325,11 @@ def test_aks_construction_a_moved_firewall_private_ip_moves_the_next_hop_in_plac
 
     route = rid(name, "routeTables/rt-afw-customvnet").child("routes", "AKSNodesEgress")
     assert writes(arm) == [str(route.parent)]
-    assert network.get(route).body["properties"]["nextHopIpAddress"] == "10.240.50.5"
+    assert operator.get(route).body["properties"]["nextHopIpAddress"] == "10.240.50.5"
 
 
 def test_private_aks_terraform_a_deleted_default_route_is_recreated_in_one_table_write(
-    arm: LocalArm, network: AzureNetwork, operator_of: Operator
+    arm: LocalArm, network: AzureNetwork, operator: AzureNetwork, operator_of: Operator
 ) -> None:
     name = "lz-private-aks-terraform"
     config = load(arm, name)
@@ -340,7 +340,7 @@ def test_private_aks_terraform_a_deleted_default_route_is_recreated_in_one_table
     result = run(config, network)["BaboAks"]
 
     assert writes(arm) == [str(table)]
-    assert network.find(table.child("routes", "aks-egress-default")) is not None
+    assert operator.find(table.child("routes", "aks-egress-default")) is not None
     assert result.compliant
     subnets = network.get(table).body["properties"]["subnets"]
     assert len(subnets) == 2  # both node subnets stay associated

@@ -41,5 +41,6 @@ def test_the_check_covers_reads_writes_and_linked_access(product_actions: dict[s
         "microsoft.network/virtualnetworks/subnets/write",
         "microsoft.network/routetables/join/action",
         "microsoft.network/loadbalancers/read",
+        "microsoft.containerservice/managedclusters/read",
     ):
         assert action in used, action

@@ -1,4 +1,4 @@
-"""localarm serves AKS managed clusters and agent pools as AKS does, read the way the product will read them:
+"""localarm serves AKS managed clusters and agent pools as AKS does, read the way the product reads them:
 ARMPipelineClient and HttpRequest with the adapter's credential (no azure-mgmt-containerservice)."""
 
 from __future__ import annotations
@@ -10,22 +10,16 @@ from typing import Any
 
 import pytest
 import requests
-from azure.core.exceptions import HttpResponseError
-from azure.core.pipeline.policies import HeadersPolicy, RequestIdPolicy, RetryPolicy
-from azure.core.polling import LROPoller
-from azure.core.rest import HttpRequest
-from azure.mgmt.core import ARMPipelineClient
-from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
-from azure.mgmt.core.polling.arm_polling import ARMPolling
 
+from demo.aks_client import AKS_API, AksClient
 from localarm.server import LocalArm
-from remediation.network import ARM_SCOPE, credential_for, local_token
+from remediation.network import local_token
 from tests.conftest import AKS_SUBNET, OPERATOR, ROUTE_TABLE, SUB, VNET_SPOKE, demo_id
+from tests.landing_zone import aks_client
 
-AKS_API = "2026-08-01"
 NETWORK_API = "2026-03-01"
-# An identity of these tests' own: AKS reads are not (yet) the product's, so they stay out of the
-# least-privilege check (tests/test_least_privilege.py).
+# An identity of these tests' own: what these tests do to AKS resources is not the product's, so it stays out
+# of the least-privilege check (tests/test_least_privilege.py).
 TESTER = "7e57e57e-0000-4000-8000-00000000a45c"
 CLUSTER = f"/subscriptions/{SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters"
 DEMO_CLUSTER = f"{CLUSTER}/aks-demo"
@@ -33,53 +27,9 @@ POD_SUBNET = VNET_SPOKE.child("subnets", "aks-pods")
 FQDN_HASH = "[0-9a-f]{8}"
 
 
-class Aks:
-    """Reads and writes AKS resources through the Azure SDK's ARM pipeline, as the product will."""
-
-    def __init__(self, server: LocalArm, *, principal_id: str = TESTER) -> None:
-        credential = credential_for(server.endpoint, principal_id=principal_id)
-        policies = [
-            RequestIdPolicy(),
-            HeadersPolicy(),
-            RetryPolicy(retry_backoff_factor=0.01),
-            ARMChallengeAuthenticationPolicy(credential, ARM_SCOPE),
-        ]
-        self.client = ARMPipelineClient(
-            base_url=server.endpoint, policies=policies, connection_verify=str(server.ca_bundle)
-        )
-
-    def _send(self, method: str, path: str, body: Any = None) -> Any:
-        request = HttpRequest(method, self.client.format_url(path), params={"api-version": AKS_API}, json=body)
-        return self.client.send_request(request, _return_pipeline_response=True)
-
-    def get(self, path: str) -> dict[str, Any]:
-        response = self._send("GET", path).http_response
-        if response.status_code != 200:
-            raise HttpResponseError(response=response)
-        loaded: dict[str, Any] = response.json()
-        return loaded
-
-    def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Create or update and wait for the long-running operation, as a ``begin_*`` call would."""
-        initial = self._send("PUT", path, body)
-        if initial.http_response.status_code not in (200, 201):
-            raise HttpResponseError(response=initial.http_response)
-        poller = LROPoller(self.client, initial, lambda pipeline: pipeline.http_response.json(), ARMPolling(0))
-        result: dict[str, Any] = poller.result(timeout=10)
-        return result
-
-    def delete(self, path: str) -> None:
-        initial = self._send("DELETE", path)
-        if initial.http_response.status_code == 204:
-            return
-        if initial.http_response.status_code != 202:
-            raise HttpResponseError(response=initial.http_response)
-        LROPoller(self.client, initial, lambda _pipeline: None, ARMPolling(0)).result(timeout=10)
-
-
 @pytest.fixture
-def aks(arm: LocalArm) -> Aks:
-    return Aks(arm)
+def aks(arm: LocalArm) -> AksClient:
+    return aks_client(arm, principal_id=TESTER)
 
 
 def raw(arm: LocalArm, method: str, path: str, body: Any = None, *, api_version: str = AKS_API) -> requests.Response:
@@ -138,7 +88,7 @@ def refusal(response: requests.Response, status: int = 400) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ what the product reads
 
 
-def test_a_public_cluster_reads_back_with_what_aks_computes(arm: LocalArm, aks: Aks) -> None:
+def test_a_public_cluster_reads_back_with_what_aks_computes(arm: LocalArm, aks: AksClient) -> None:
     add_subnet(arm, "aks-pods", "10.240.8.0/22")
     body = cluster_body(pool("system", mode="System", podSubnetID=str(POD_SUBNET)))
 
@@ -165,7 +115,7 @@ def test_a_public_cluster_reads_back_with_what_aks_computes(arm: LocalArm, aks: 
     assert aks.get(f"{CLUSTER}/shop")["properties"]["fqdn"] == props["fqdn"]  # stable across reads
 
 
-def test_a_private_cluster_has_a_private_fqdn_and_no_public_one(arm: LocalArm, aks: Aks) -> None:
+def test_a_private_cluster_has_a_private_fqdn_and_no_public_one(arm: LocalArm, aks: AksClient) -> None:
     apiserver = add_subnet(arm, "apiserver", "10.240.12.0/28")
     access = {"enablePrivateCluster": True, "enableVnetIntegration": True, "subnetId": apiserver}
 
@@ -180,7 +130,7 @@ def test_a_private_cluster_has_a_private_fqdn_and_no_public_one(arm: LocalArm, a
     assert props["nodeResourceGroup"] == "rg-vault-nodes"  # given, not defaulted
 
 
-def test_a_private_cluster_with_a_public_fqdn_has_both(arm: LocalArm, aks: Aks) -> None:
+def test_a_private_cluster_with_a_public_fqdn_has_both(arm: LocalArm, aks: AksClient) -> None:
     access = {"enablePrivateCluster": True, "enablePrivateClusterPublicFQDN": True}
 
     aks.put(f"{CLUSTER}/both", cluster_body(apiServerAccessProfile=access))
@@ -190,7 +140,7 @@ def test_a_private_cluster_with_a_public_fqdn_has_both(arm: LocalArm, aks: Aks) 
     assert props["privateFQDN"].endswith(".privatelink.westeurope.azmk8s.io")
 
 
-def test_clusters_are_listed_by_resource_group_and_pools_by_cluster(arm: LocalArm, aks: Aks) -> None:
+def test_clusters_are_listed_by_resource_group_and_pools_by_cluster(arm: LocalArm, aks: AksClient) -> None:
     aks.put(f"{CLUSTER}/one", cluster_body(pool("system", mode="System"), pool("batch", mode="User")))
     aks.put(f"{CLUSTER}/two", cluster_body())
 
@@ -226,7 +176,7 @@ def test_a_put_answers_updating_then_the_operation_ends_succeeded(arm: LocalArm)
     assert done["eTag"] != started["eTag"]
 
 
-def test_a_delete_answers_202_and_takes_the_pools_with_the_cluster(arm: LocalArm, aks: Aks) -> None:
+def test_a_delete_answers_202_and_takes_the_pools_with_the_cluster(arm: LocalArm, aks: AksClient) -> None:
     aks.put(f"{CLUSTER}/gone", cluster_body())
 
     response = raw(arm, "DELETE", f"{CLUSTER}/gone")
@@ -241,7 +191,7 @@ def test_a_delete_answers_202_and_takes_the_pools_with_the_cluster(arm: LocalArm
     assert raw(arm, "DELETE", f"{CLUSTER}/gone").status_code == 204
 
 
-def test_a_second_write_while_one_runs_is_refused_409_operation_not_allowed(arm: LocalArm, aks: Aks) -> None:
+def test_a_second_write_while_one_runs_is_refused_409_operation_not_allowed(arm: LocalArm, aks: AksClient) -> None:
     aks.put(f"{CLUSTER}/busy", cluster_body())
     arm.store.lro_seconds = 30
     assert raw(arm, "PUT", f"{CLUSTER}/busy/agentPools/batch", {"properties": {"count": 1}}).status_code == 201
@@ -259,7 +209,7 @@ def test_a_second_write_while_one_runs_is_refused_409_operation_not_allowed(arm:
 # -------------------------------------------------------------- agent pools: two views of one thing
 
 
-def test_an_agent_pool_put_and_delete_show_in_the_clusters_agent_pool_profiles(arm: LocalArm, aks: Aks) -> None:
+def test_an_agent_pool_put_and_delete_show_in_the_clusters_agent_pool_profiles(arm: LocalArm, aks: AksClient) -> None:
     aks.put(f"{CLUSTER}/shop", cluster_body())
     etag = aks.get(f"{CLUSTER}/shop")["eTag"]
 
@@ -278,7 +228,7 @@ def test_an_agent_pool_put_and_delete_show_in_the_clusters_agent_pool_profiles(a
     assert raw(arm, "GET", f"{CLUSTER}/shop/agentPools/batch").status_code == 404
 
 
-def test_a_cluster_put_updates_the_pools_it_names_and_refuses_a_new_one(arm: LocalArm, aks: Aks) -> None:
+def test_a_cluster_put_updates_the_pools_it_names_and_refuses_a_new_one(arm: LocalArm, aks: AksClient) -> None:
     aks.put(f"{CLUSTER}/shop", cluster_body())
     arm.store.lro_seconds = 30
 
@@ -302,7 +252,7 @@ def test_a_new_cluster_needs_a_system_pool(arm: LocalArm) -> None:
     assert refused["message"] == "Must define at least one system pool."
 
 
-def test_the_first_pool_of_a_new_cluster_is_its_system_pool_when_no_mode_is_given(aks: Aks) -> None:
+def test_the_first_pool_of_a_new_cluster_is_its_system_pool_when_no_mode_is_given(aks: AksClient) -> None:
     aks.put(f"{CLUSTER}/shop", cluster_body(pool("first"), pool("second")))
     modes = [p["mode"] for p in aks.get(f"{CLUSTER}/shop")["properties"]["agentPoolProfiles"]]
     assert modes == ["System", "User"]
@@ -324,7 +274,7 @@ def test_a_pool_on_a_subnet_that_does_not_exist_is_refused_subnet_not_found(arm:
     assert arm.events == []
 
 
-def test_a_malformed_subnet_id_is_refused_by_arms_linked_check(arm: LocalArm, aks: Aks) -> None:
+def test_a_malformed_subnet_id_is_refused_by_arms_linked_check(arm: LocalArm, aks: AksClient) -> None:
     aks.put(f"{CLUSTER}/shop", cluster_body())
 
     response = raw(arm, "PUT", f"{CLUSTER}/shop/agentPools/batch", {"properties": {"podSubnetID": "aks-pods"}})
@@ -361,7 +311,7 @@ def test_user_defined_routing_needs_a_route_table_with_a_default_route_to_an_app
     assert refusal(late)["code"] == "ExistingRouteTableNotAssociatedWithSubnet"
 
 
-def test_a_subnet_an_agent_pool_uses_cannot_be_deleted(arm: LocalArm, aks: Aks) -> None:
+def test_a_subnet_an_agent_pool_uses_cannot_be_deleted(arm: LocalArm, aks: AksClient) -> None:
     aks.put(f"{CLUSTER}/shop", cluster_body())
 
     response = raw(arm, "DELETE", str(AKS_SUBNET), api_version=NETWORK_API)
@@ -421,7 +371,7 @@ def test_read_only_members_a_client_sends_are_ignored() -> None:
 
     # Its own localarm: this request is deliberately not spec-conformant, so it stays out of build/traffic.
     with LocalArm(scenario="aks-demo", lro_seconds=0) as arm:
-        aks = Aks(arm)
+        aks = aks_client(arm, principal_id=TESTER)
         aks.put(f"{CLUSTER}/shop", body)
         read = aks.get(f"{CLUSTER}/shop")
 
@@ -451,7 +401,7 @@ def test_an_unknown_resource_type_in_the_namespace_is_a_400(arm: LocalArm) -> No
 
 
 def test_writes_and_deletes_emit_arm_events_with_aks_operation_names(arm: LocalArm) -> None:
-    operator = Aks(arm, principal_id=OPERATOR)
+    operator = aks_client(arm, principal_id=OPERATOR)
     operator.put(f"{CLUSTER}/shop", cluster_body())
     operator.put(f"{CLUSTER}/shop/agentPools/batch", {"properties": {"count": 1}})
     operator.delete(f"{CLUSTER}/shop/agentPools/batch")
@@ -476,7 +426,7 @@ def test_writes_and_deletes_emit_arm_events_with_aks_operation_names(arm: LocalA
     assert {e["data"]["resourceProvider"] for e in arm.events} == {"Microsoft.ContainerService"}
 
 
-def test_the_request_log_carries_the_rbac_actions_with_the_subnet_join(arm: LocalArm, aks: Aks) -> None:
+def test_the_request_log_carries_the_rbac_actions_with_the_subnet_join(arm: LocalArm, aks: AksClient) -> None:
     add_subnet(arm, "aks-pods", "10.240.8.0/22")
     arm.requests.clear()
 
@@ -505,7 +455,9 @@ def demo_cluster(arm: LocalArm) -> Iterator[LocalArm]:
     yield arm
 
 
-def test_the_aks_demo_cluster_scenario_is_the_landing_zone_with_its_cluster(demo_cluster: LocalArm, aks: Aks) -> None:
+def test_the_aks_demo_cluster_scenario_is_the_landing_zone_with_its_cluster(
+    demo_cluster: LocalArm, aks: AksClient
+) -> None:
     cluster = aks.get(DEMO_CLUSTER)
 
     props = cluster["properties"]

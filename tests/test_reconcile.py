@@ -188,10 +188,10 @@ def test_deny_rule_evaluated_first_is_reported_as_shadowing_and_never_deleted(
 
 
 def test_missing_default_route_is_recreated_and_kubenet_routes_are_untouched(
-    arm: LocalArm, network: AzureNetwork, config: Config, operator_of: Operator
+    arm: LocalArm, network: AzureNetwork, operator: AzureNetwork, config: Config, operator_of: Operator
 ) -> None:
     run(config, network)
-    kubenet_before = network.get(KUBENET_ROUTE).body["properties"]
+    kubenet_before = operator.get(KUBENET_ROUTE).body["properties"]
     operator_of.delete(DEFAULT_ROUTE)
     arm.requests.clear()
 
@@ -199,12 +199,12 @@ def test_missing_default_route_is_recreated_and_kubenet_routes_are_untouched(
 
     assert kinds(result) == {"missing-route"}
     assert writes(arm) == [("PUT", str(ROUTE_TABLE))]  # one write of the table, guarded by its etag
-    assert network.get(DEFAULT_ROUTE).body["properties"]["nextHopIpAddress"] == "10.0.1.4"
-    assert network.get(KUBENET_ROUTE).body["properties"] == kubenet_before
+    assert operator.get(DEFAULT_ROUTE).body["properties"]["nextHopIpAddress"] == "10.0.1.4"
+    assert operator.get(KUBENET_ROUTE).body["properties"] == kubenet_before
 
 
 def test_default_route_to_internet_is_corrected_under_its_own_name(
-    arm: LocalArm, network: AzureNetwork, config: Config, operator_of: Operator
+    arm: LocalArm, network: AzureNetwork, operator: AzureNetwork, config: Config, operator_of: Operator
 ) -> None:
     operator_of.put(
         ROUTE_TABLE.child("routes", "internet-breakout"),
@@ -215,20 +215,22 @@ def test_default_route_to_internet_is_corrected_under_its_own_name(
     result = run(config, network)
 
     assert "wrong-next-hop" in kinds(result)
-    route = network.get(ROUTE_TABLE.child("routes", "internet-breakout")).body["properties"]
+    route = operator.get(ROUTE_TABLE.child("routes", "internet-breakout")).body["properties"]
     assert (route["nextHopType"], route["nextHopIpAddress"]) == ("VirtualAppliance", "10.0.1.4")
-    assert network.find(DEFAULT_ROUTE) is None  # fixed in place, not duplicated
+    assert operator.find(DEFAULT_ROUTE) is None  # fixed in place, not duplicated
     assert ("PUT", str(ROUTE_TABLE)) in writes(arm)
 
 
-def test_moved_firewall_private_ip_moves_the_next_hop(arm: LocalArm, network: AzureNetwork, config: Config) -> None:
+def test_moved_firewall_private_ip_moves_the_next_hop(
+    arm: LocalArm, network: AzureNetwork, operator: AzureNetwork, config: Config
+) -> None:
     run(config, network)
     arm.store.set_firewall_private_ip(_path(FIREWALL), "10.0.1.6")
 
     result = run(config, network)
 
     assert kinds(result) == {"wrong-next-hop"}
-    assert network.get(DEFAULT_ROUTE).body["properties"]["nextHopIpAddress"] == "10.0.1.6"
+    assert operator.get(DEFAULT_ROUTE).body["properties"]["nextHopIpAddress"] == "10.0.1.6"
 
 
 def test_detached_subnet_gets_its_route_table_back_with_everything_else_preserved(
@@ -294,7 +296,7 @@ def test_failed_firewall_is_reported(arm: LocalArm, network: AzureNetwork, confi
 
 
 def test_stale_etag_makes_the_engine_re_read_and_re_plan(
-    arm: LocalArm, network: AzureNetwork, config: Config, operator_of: Operator
+    arm: LocalArm, network: AzureNetwork, operator: AzureNetwork, config: Config, operator_of: Operator
 ) -> None:
     run(config, network)
     operator_of.edit(
@@ -318,7 +320,7 @@ def test_stale_etag_makes_the_engine_re_read_and_re_plan(
     assert result.attempts == 2 and result.compliant
     statuses = [r["status"] for r in arm.requests if r["method"] == "PUT" and r["path"] == str(ROUTE_TABLE)]
     assert statuses == [412, 200]
-    assert network.find(ROUTE_TABLE.child("routes", "onprem")) is not None
+    assert operator.find(ROUTE_TABLE.child("routes", "onprem")) is not None
 
 
 def test_parent_policy_that_satisfies_part_of_the_baseline_is_respected(

@@ -121,6 +121,30 @@ def test_names_within_the_rules_are_accepted(text: str) -> None:
     assert str(ResourceId.parse(text)) == text
 
 
+AKS = f"{RG}/rg-aks/providers/Microsoft.ContainerService/managedClusters"
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [
+        ("aks-prod_weu-1", True),
+        ("a", True),
+        ("A" * 63, True),
+        ("A" * 64, False),
+        ("-aks", False),
+        ("aks_", False),
+        ("aks.prod", False),
+    ],
+)
+def test_aks_cluster_names_follow_the_container_service_rules(name: str, accepted: bool) -> None:
+    """1-63 letters, digits, '_' and '-', starting and ending with a letter or digit."""
+    if accepted:
+        assert ResourceId.parse(f"{AKS}/{name}").name == name
+    else:
+        with pytest.raises(InvalidResourceId, match="managed cluster name"):
+            ResourceId.parse(f"{AKS}/{name}")
+
+
 def test_a_huge_id_is_rejected_with_a_bounded_message() -> None:
     text = f"{NETWORK}/routeTables/{'r' * 1_000_000}"
     with pytest.raises(InvalidResourceId) as caught:
