@@ -13,13 +13,14 @@ INFRA_VENV := .venv-infra
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup demo test lint typecheck package bench clean
+.PHONY: help setup demo test lint typecheck package bench soak clean
 
 help:
 	@echo "make demo   set up, then run the remediator against the embedded localarm"
 	@echo "make test   set up, then run ruff, mypy and the whole test suite"
 	@echo "make package  build the deployable Functions package (build/package.zip)"
-	@echo "make bench  print the planning and cold-start benchmarks"
+	@echo "make bench  print the benchmarks: planning, event to write, the sweep, cold start (several minutes)"
+	@echo "make soak   thousands of ARM events with random faults while people write (about 10 minutes)"
 
 $(BIN)/.setup-done: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +58,12 @@ demo: setup
 
 bench: $(BIN)/.setup-done
 	$(BIN)/python -m benchmarks.planning
+	$(BIN)/python -m benchmarks.events
+	$(BIN)/python -m benchmarks.sweep
 	$(BIN)/python -m benchmarks.cold_start
+
+soak: $(BIN)/.setup-done
+	$(BIN)/python -m benchmarks.soak
 
 package: $(BIN)/.setup-done
 	$(BIN)/python -m tools.package --with-dependencies --zip

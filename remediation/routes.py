@@ -1,9 +1,11 @@
 """The egress path of the AKS subnets: the route tables that must send them to the firewall (pure: no I/O).
 
 Per route table, however many clusters share it: the ``0.0.0.0/0`` route to the firewall's current private
-IP and the DNAT host routes (``<firewall public IP>/32 -> Internet``), each fixed in place through the
-route-level API, so that routes AKS manages in the same table (kubenet) are never rewritten. Per AKS
-subnet: the association with the cluster's route table, every other property of the subnet preserved.
+IP, the DNAT host routes (``<firewall public IP>/32 -> Internet``), and every more specific route that takes
+public traffic around the firewall (reported; removed only when the configuration opts in), judged the way
+Azure selects a route (longest prefix first). One write of the table restores it all, every other route
+copied as read, so routes AKS manages in the same table (kubenet) are never rewritten. Per AKS subnet: the
+association with the cluster's route table, every other property of the subnet preserved.
 """
 
 from __future__ import annotations

@@ -383,8 +383,10 @@ def _foreign_nat(network: AzureNetwork, model: str) -> Any:
 def test_a_port_a_parent_policys_nat_rule_takes_is_taken_and_the_service_moves_to_the_next_firewall_ip(
     arm: LocalArm, network: AzureNetwork, config: Config, operator_of: Operator
 ) -> None:
-    """Parent policies' NAT rules are processed first (learn.microsoft.com/azure/firewall/rule-processing, the
-    DNATRC1 example): a rule of ours on the same firewall IP and port would never match."""
+    """Parent policies' NAT rules are processed first in learn.microsoft.com/azure/firewall/rule-processing (the
+    DNATRC1 example), while the Firewall Manager policy overview says NAT collections are not inherited. The
+    cautious reading wins: if they are processed, a rule of ours on the same firewall IP and port never
+    matches; if they are not, the service only lands on the next firewall IP."""
     parent = demo_id("rg-hub", "firewallPolicies", "fwpol-org")
     operator_of.put(parent, {"location": "westeurope", "properties": {"sku": {"tier": "Standard"}}})
     nat = {
