@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from localarm.server import LocalArm
 from remediation.arm import Resource
+from remediation.audit import remediation_event
 from remediation.config import Config
 from remediation.network import AzureNetwork
 from remediation.reconcile import ClusterResult, reconcile_cluster
@@ -153,6 +154,13 @@ def test_the_team_that_opts_in_gets_bypass_routes_removed_in_one_table_write_gua
     assert {"test-low", "test-high"}.isdisjoint(route_names(network))
     assert "delete route test-low" in result.actions[0].summary
     assert result.compliant
+    # The audit trail records the deletion: what was removed, and that it was written.
+    audit = remediation_event(result, None)
+    assert audit is not None
+    [action] = audit.data["actions"]
+    assert action["method"] == "PUT" and action["status"] == "applied"
+    assert "delete route test-low" in action["summary"] and "delete route test-high" in action["summary"]
+    assert {f["kind"] for f in audit.data["findings"]} >= {"egress-bypass"}
 
 
 def test_a_bypass_route_changed_after_it_was_read_is_not_deleted_blindly() -> None:
