@@ -1,4 +1,7 @@
-"""Specification of the rule algebra: parsing wire rules, sets of addresses and ports, coverage, shadowing."""
+"""Specification of the rule algebra: sets of addresses and ports, parsing wire rules, names, and semantic equality.
+
+How rules decide traffic in order (first match, shadowing) is specified in ``test_evaluation.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +11,21 @@ from pathlib import Path
 import pytest
 
 from remediation.rules import (
-    Action,
     AddressSet,
     ApplicationRule,
     AppProtocol,
     Destinations,
-    FilterRule,
     NetworkRule,
-    PlacedRule,
     PortSet,
-    Position,
     Protocol,
-    RuleIndex,
     RuleSyntaxError,
+    fqdn_covers,
+    ip_group_addresses,
+    ip_group_references,
     parse_application_rule,
     parse_network_rule,
     same_traffic,
+    tag_covers,
 )
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "arm-examples"
@@ -71,21 +73,6 @@ def application(
         },
         strict=True,
     )
-
-
-def allow(rule: FilterRule, *at: int) -> PlacedRule:
-    return PlacedRule(rule=rule, action=Action.ALLOW, position=at, location=f"allow at {at}")
-
-
-def deny(rule: FilterRule, *at: int) -> PlacedRule:
-    return PlacedRule(rule=rule, action=Action.DENY, position=at, location=f"deny at {at}")
-
-
-def index(*rules: PlacedRule) -> RuleIndex:
-    return RuleIndex(rules)
-
-
-TUNNEL = network(protocols=("UDP",), sources=("10.240.0.0/16",), addresses=("AzureCloud.westeurope",), ports=("1194",))
 
 
 # --- Ports -----------------------------------------------------------------------------------------------
@@ -195,8 +182,17 @@ def test_classic_and_policy_network_rules_parse_to_the_same_rule() -> None:
     assert classic.destinations.service_tags == {"AzureCloud.westeurope"}
 
 
-def test_protocol_any_means_tcp_udp_and_icmp() -> None:
-    assert network(protocols=("Any",)).protocols == {Protocol.TCP, Protocol.UDP, Protocol.ICMP}
+def test_protocol_any_with_star_ports_means_tcp_udp_and_icmp() -> None:
+    assert network(protocols=("Any",), ports=("*",)).protocols == {Protocol.TCP, Protocol.UDP, Protocol.ICMP}
+
+
+def test_protocol_any_with_explicit_ports_means_tcp_and_udp() -> None:
+    assert network(protocols=("Any",), ports=("53",)).protocols == {Protocol.TCP, Protocol.UDP}
+    assert network(protocols=("any",), ports=("1-1024", "8080")).protocols == {Protocol.TCP, Protocol.UDP}
+
+
+def test_explicit_icmp_next_to_explicit_ports_stays_icmp() -> None:
+    assert network(protocols=("ICMP", "TCP"), ports=("443",)).protocols == {Protocol.ICMP, Protocol.TCP}
 
 
 def test_protocols_are_read_case_insensitively() -> None:
@@ -237,7 +233,7 @@ def test_a_wire_value_that_is_not_a_rule_object_parses_to_a_rule_matching_nothin
 def test_strict_parsing_refuses_what_it_cannot_evaluate() -> None:
     with pytest.raises(RuleSyntaxError, match="SCTP"):
         parse_network_rule({"ipProtocols": ["SCTP"]}, strict=True)
-    with pytest.raises(RuleSyntaxError, match="sourceIpGroups"):
+    with pytest.raises(RuleSyntaxError, match="IP Groups"):
         parse_network_rule({"ipProtocols": ["TCP"], "sourceIpGroups": ["/subscriptions/x/ipGroups/g"]}, strict=True)
     with pytest.raises(RuleSyntaxError, match="webCategories"):
         parse_application_rule({"webCategories": ["Hacking"]}, strict=True)
@@ -248,7 +244,7 @@ def test_geo_filtered_network_rule_matches_nothing() -> None:
     (wire_rule,) = wire["responses"]["200"]["body"]["properties"]["ruleCollections"][0]["rules"]
     rule = parse_network_rule(wire_rule)
     assert rule.sources.is_empty
-    assert not index(allow(rule, 1)).coverage(network(sources=("10.1.25.0/24",), addresses=("*",))).complete
+    assert same_traffic(rule, network(sources=()))
 
 
 def test_classic_firewall_example_parses_ranges_and_fqdns() -> None:
@@ -286,15 +282,146 @@ def test_web_category_rule_names_no_destination() -> None:
     assert rule.target_fqdns == frozenset()
 
 
-def test_application_rule_restricted_by_destination_addresses_matches_nothing() -> None:
+def test_application_rule_destination_addresses_narrow_it_to_those_addresses() -> None:
     wire = {
         "sourceAddresses": ["*"],
         "protocols": [{"protocolType": "Https", "port": 443}],
         "targetFqdns": ["mcr.microsoft.com"],
-        "destinationAddresses": ["20.0.0.0/8"],
+        "destinationAddresses": ["20.0.0.0/8", "40.1.2.3"],
     }
-    assert parse_application_rule(wire).target_fqdns == frozenset()
-    assert parse_application_rule({**wire, "destinationAddresses": ["*"]}).target_fqdns == {"mcr.microsoft.com"}
+    rule = parse_application_rule(wire)
+    assert rule.target_fqdns == {"mcr.microsoft.com"}
+    assert rule.destinations == AddressSet.parse(["20.0.0.0/8", "40.1.2.3"])
+
+
+def test_application_rule_without_destination_addresses_applies_to_every_address() -> None:
+    wire = {"sourceAddresses": ["*"], "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": ["a.b"]}
+    assert parse_application_rule(wire).destinations == AddressSet.ANY
+    assert parse_application_rule({**wire, "destinationAddresses": []}).destinations == AddressSet.ANY
+    assert parse_application_rule({**wire, "destinationAddresses": ["*"]}).destinations == AddressSet.ANY
+
+
+def test_application_rule_narrowed_to_unreadable_addresses_applies_nowhere() -> None:
+    wire = {
+        "sourceAddresses": ["*"],
+        "protocols": [{"protocolType": "Https", "port": 443}],
+        "targetFqdns": ["a.b"],
+        "destinationAddresses": ["2001:db8::1"],
+    }
+    assert parse_application_rule(wire).destinations.is_empty
+    assert same_traffic(parse_application_rule(wire), application(sources=(), targets=("a.b",)))
+
+
+def test_strict_parsing_refuses_destination_addresses_on_application_rules() -> None:
+    with pytest.raises(RuleSyntaxError, match="destinationAddresses"):
+        parse_application_rule(
+            {
+                "sourceAddresses": ["*"],
+                "protocols": [{"protocolType": "Https", "port": 443}],
+                "targetFqdns": ["a.b"],
+                "destinationAddresses": ["20.0.0.0/8"],
+            },
+            strict=True,
+        )
+
+
+def test_terminate_tls_is_read_only_when_it_is_true() -> None:
+    wire = {"sourceAddresses": ["*"], "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": ["a.b"]}
+    assert parse_application_rule({**wire, "terminateTLS": True}).terminate_tls
+    assert not parse_application_rule(wire).terminate_tls
+    assert not parse_application_rule({**wire, "terminateTLS": "true"}).terminate_tls
+
+
+def test_a_suffix_wildcard_without_a_dot_is_a_valid_target() -> None:
+    assert application(targets=("*contoso.com",)).target_fqdns == {"*contoso.com"}
+    assert Destinations.parse(fqdns=["*contoso.com"], strict=True).fqdns == {"*contoso.com"}
+
+
+@pytest.mark.parametrize("junk", ["www.*.com", "contoso.*", "**.contoso.com", "a..b", "*-"])
+def test_a_wildcard_anywhere_but_the_front_is_not_an_fqdn(junk: str) -> None:
+    with pytest.raises(RuleSyntaxError, match="FQDN"):
+        Destinations.parse(fqdns=[junk], strict=True)
+    assert Destinations.parse(fqdns=[junk]).fqdns == frozenset()
+
+
+# --- IP Groups ------------------------------------------------------------------------------------------
+
+NODES = "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/ipGroups/aks-nodes"
+PODS = "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/ipGroups/aks-pods"
+GONE = "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/ipGroups/deleted"
+GROUPS = {
+    NODES.lower(): AddressSet.parse(["10.240.0.0/16"]),
+    PODS.lower(): AddressSet.parse(["10.244.0.0/16", "10.245.0.1"]),
+}
+
+
+def test_source_ip_groups_resolve_to_their_addresses() -> None:
+    rule = parse_network_rule(
+        {"ipProtocols": ["UDP"], "sourceIpGroups": [NODES], "destinationAddresses": ["*"], "destinationPorts": ["53"]},
+        groups=GROUPS,
+    )
+    assert rule.sources == AddressSet.parse(["10.240.0.0/16"])
+
+
+def test_ip_group_references_are_resolved_whatever_their_case() -> None:
+    rule = parse_network_rule(
+        {"ipProtocols": ["TCP"], "sourceIpGroups": [NODES.upper()], "destinationIpGroups": [f" {PODS} "]},
+        groups=GROUPS,
+    )
+    assert rule.sources == GROUPS[NODES.lower()]
+    assert rule.destinations.addresses == GROUPS[PODS.lower()]
+
+
+def test_ip_groups_add_to_the_addresses_written_next_to_them() -> None:
+    rule = parse_network_rule(
+        {
+            "ipProtocols": ["TCP"],
+            "sourceAddresses": ["192.168.0.0/24"],
+            "sourceIpGroups": [NODES, PODS],
+            "destinationAddresses": ["AzureCloud", "20.0.0.1"],
+            "destinationIpGroups": [PODS],
+            "destinationPorts": ["443"],
+        },
+        groups=GROUPS,
+    )
+    assert rule.sources == AddressSet.parse(["192.168.0.0/24", "10.240.0.0/16", "10.244.0.0/16", "10.245.0.1"])
+    assert rule.destinations.addresses == AddressSet.parse(["20.0.0.1", "10.244.0.0/16", "10.245.0.1"])
+    assert rule.destinations.service_tags == {"AzureCloud"}
+
+
+def test_an_ip_group_that_could_not_be_read_contributes_no_address() -> None:
+    only_unknown = parse_network_rule(
+        {"ipProtocols": ["TCP"], "sourceIpGroups": [GONE], "destinationAddresses": ["*"], "destinationPorts": ["*"]},
+        groups=GROUPS,
+    )
+    assert only_unknown.sources.is_empty
+    assert same_traffic(only_unknown, network(sources=()))
+    mixed = parse_network_rule(
+        {"ipProtocols": ["TCP"], "sourceIpGroups": [GONE, NODES], "destinationIpGroups": [GONE]}, groups=GROUPS
+    )
+    assert mixed.sources == GROUPS[NODES.lower()]
+    assert mixed.destinations.is_empty
+
+
+def test_ip_groups_resolve_to_nothing_when_no_groups_are_known() -> None:
+    rule = parse_network_rule({"ipProtocols": ["TCP"], "sourceIpGroups": [NODES], "destinationAddresses": ["*"]})
+    assert rule.sources.is_empty
+
+
+def test_application_rules_resolve_source_ip_groups() -> None:
+    rule = parse_application_rule(
+        {"sourceIpGroups": [PODS], "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": ["a.b"]},
+        groups=GROUPS,
+    )
+    assert rule.sources == GROUPS[PODS.lower()]
+
+
+def test_ip_group_references_and_addresses_are_read_from_the_wire() -> None:
+    wire = {"sourceIpGroups": [NODES], "destinationIpGroups": f"{PODS},{GONE}"}
+    assert ip_group_references(wire) == [NODES, PODS, GONE]
+    example = json.loads((EXAMPLES / "IpGroupsCreate.json").read_text())["responses"]["200"]["body"]
+    assert str(ip_group_addresses(example)) == "13.64.39.16, 40.74.146.80/31, 40.74.147.32/28"
+    assert ip_group_addresses({"properties": None}).is_empty
 
 
 def test_values_built_by_hand_are_validated() -> None:
@@ -302,6 +429,79 @@ def test_values_built_by_hand_are_validated() -> None:
         Destinations(service_tags=frozenset({"Azure Cloud"}))
     with pytest.raises(RuleSyntaxError, match="FQDN"):
         ApplicationRule(name="x", sources=AddressSet.ANY, protocols=frozenset(), target_fqdns=frozenset({"www.*.com"}))
+
+
+# --- Names: FQDN patterns and service tags --------------------------------------------------------------
+# fqdn_covers and tag_covers take case-folded names, as the rules keep them in fqdn_keys and tag_keys.
+
+
+@pytest.mark.parametrize(
+    ("pattern", "other"),
+    [
+        ("*", "contoso.com"),
+        ("*", "*.contoso.com"),
+        ("contoso.com", "contoso.com"),
+        ("*.contoso.com", "a.contoso.com"),
+        ("*.contoso.com", "b.a.contoso.com"),  # below, at any depth
+        ("*.contoso.com", "*.a.contoso.com"),
+        ("*contoso.com", "contoso.com"),  # the name itself
+        ("*contoso.com", "notcontoso.com"),  # and any name that ends alike
+        ("*contoso.com", "*.contoso.com"),
+        ("*contoso.com", "*tcontoso.com"),
+    ],
+)
+def test_fqdn_pattern_covers(pattern: str, other: str) -> None:
+    assert fqdn_covers(pattern, other)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "other"),
+    [
+        ("*.contoso.com", "contoso.com"),  # not the domain itself
+        ("*.contoso.com", "notcontoso.com"),
+        ("*.contoso.com", "*contoso.com"),
+        ("*.a.contoso.com", "*.contoso.com"),
+        ("a.contoso.com", "*.a.contoso.com"),
+        ("a.contoso.com", "b.a.contoso.com"),
+        ("contoso.com", "*"),
+        ("*.contoso.com", "*"),
+        ("*contoso.com", "contoso.org"),
+    ],
+)
+def test_fqdn_pattern_does_not_cover(pattern: str, other: str) -> None:
+    assert not fqdn_covers(pattern, other)
+
+
+@pytest.mark.parametrize(
+    ("tag", "other"),
+    [
+        ("azurecloud", "azurecloud.westeurope"),  # a region is inside its tag
+        ("storage", "storage.westeurope"),
+        ("azurecloud", "storage"),  # AzureCloud holds every Azure service tag
+        ("azurecloud", "storage.westeurope"),
+        ("azurecloud", "azuremonitor"),
+        ("storage.westeurope", "storage.westeurope"),
+    ],
+)
+def test_service_tag_covers(tag: str, other: str) -> None:
+    assert tag_covers(tag, other)
+
+
+@pytest.mark.parametrize(
+    ("tag", "other"),
+    [
+        ("azurecloud.westeurope", "azurecloud"),  # a region does not hold its parent
+        ("azurecloud.westeurope", "azurecloud.northeurope"),
+        ("azurecloud.westeurope", "storage.westeurope"),  # different services are disjoint, even in one region
+        ("storage", "sql"),
+        ("storage", "storageSyncService".casefold()),  # a prefix of the name is not a parent
+        ("azurecloud", "internet"),  # the tags that are not Azure datacenter addresses
+        ("azurecloud", "virtualnetwork"),
+        ("azurecloud", "azureloadbalancer"),
+    ],
+)
+def test_service_tag_does_not_cover(tag: str, other: str) -> None:
+    assert not tag_covers(tag, other)
 
 
 # --- Semantic equality -----------------------------------------------------------------------------------
@@ -355,374 +555,30 @@ def test_different_traffic_is_not_the_same() -> None:
     assert not same_traffic(network(addresses=("*",), ports=("443",)), application(targets=("*",)))
 
 
+def test_tls_inspection_makes_otherwise_equal_rules_different_traffic() -> None:
+    wire = {"sourceAddresses": ["*"], "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": ["a.b"]}
+    inspected = parse_application_rule({**wire, "terminateTLS": True})
+    assert not same_traffic(inspected, parse_application_rule(wire))
+    assert same_traffic(inspected, parse_application_rule({**wire, "name": "other", "terminateTLS": True}))
+
+
+def test_application_destination_addresses_are_part_of_the_traffic() -> None:
+    wire = {"sourceAddresses": ["*"], "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": ["a.b"]}
+    narrowed = parse_application_rule({**wire, "destinationAddresses": ["20.0.0.0/8"]})
+    assert not same_traffic(narrowed, parse_application_rule(wire))
+    assert same_traffic(narrowed, parse_application_rule({**wire, "destinationAddresses": ["20.0.0.0-20.255.255.255"]}))
+    assert same_traffic(parse_application_rule({**wire, "destinationAddresses": ["*"]}), parse_application_rule(wire))
+
+
+def test_a_suffix_wildcard_holds_its_apex_and_the_dot_wildcard() -> None:
+    assert same_traffic(
+        application(targets=("*contoso.com", "contoso.com", "*.contoso.com")), application(targets=("*CONTOSO.com",))
+    )
+    assert not same_traffic(application(targets=("*contoso.com",)), application(targets=("*.contoso.com",)))
+
+
 def test_same_traffic_for_application_rules_ignores_case_and_redundant_names() -> None:
     assert same_traffic(
         application(protocols=(("https", 443), ("http", 80)), targets=("*.Contoso.com", "a.contoso.com")),
         application(protocols=(("Http", 80), ("Https", 443)), targets=("*.contoso.com",)),
     )
-
-
-# --- Coverage: network rules -----------------------------------------------------------------------------
-
-
-def test_identical_allow_rule_covers_baseline_rule() -> None:
-    coverage = index(allow(TUNNEL, 1, 1)).coverage(TUNNEL)
-    assert coverage.complete
-    assert coverage.allowed_at == (1, 1)
-    assert coverage.missing == ""
-
-
-def test_empty_firewall_covers_nothing_and_says_what_is_missing() -> None:
-    coverage = index().coverage(TUNNEL)
-    assert not coverage.complete
-    assert coverage.allowed_at is None
-    assert coverage.missing == "UDP 1194 from 10.240.0.0/16 to AzureCloud.westeurope"
-
-
-def test_coverage_may_be_split_across_two_rules_by_source() -> None:
-    first_half = network(protocols=("UDP",), sources=("10.240.0.0/17",), addresses=("AzureCloud.westeurope",))
-    second_half = network(protocols=("UDP",), sources=("10.240.128.0/17",), addresses=("AzureCloud.westeurope",))
-    assert index(allow(first_half, 1), allow(second_half, 2)).coverage(TUNNEL).complete
-
-
-def test_coverage_may_be_split_across_two_rules_by_port() -> None:
-    wanted = network(addresses=("10.1.0.4",), ports=("1-2000",))
-    low = network(addresses=("10.1.0.0/24",), ports=("1-1000",))
-    high = network(addresses=("10.1.0.0/24",), ports=("1001-2000",))
-    assert index(allow(low, 1), allow(high, 2)).coverage(wanted).complete
-    assert not index(allow(low, 1)).coverage(wanted).complete
-
-
-def test_coverage_may_be_split_across_rules_by_destination_address() -> None:
-    wanted = network(addresses=("10.1.0.0/24",), ports=("53",), protocols=("UDP",))
-    rules = index(
-        allow(network(addresses=("10.1.0.0/25",), protocols=("UDP",)), 1),
-        allow(network(addresses=("10.1.0.128-10.1.0.255",), protocols=("Any",)), 2),
-    )
-    assert rules.coverage(wanted).complete
-
-
-def test_coverage_split_in_two_dimensions_names_the_uncovered_corner() -> None:
-    wanted = network(sources=("10.0.0.0/24",), addresses=("*",), ports=("1-100",))
-    rules = index(
-        allow(network(sources=("10.0.0.0/25",), addresses=("*",), ports=("*",)), 1),
-        allow(network(sources=("10.0.0.128/25",), addresses=("*",), ports=("1-50",)), 2),
-    )
-    coverage = rules.coverage(wanted)
-    assert not coverage.complete
-    assert coverage.missing == "TCP 51-100 from 10.0.0.128/25 to *"
-
-
-def test_missing_traffic_is_reported_per_protocol_and_destination() -> None:
-    wanted = network(protocols=("TCP", "UDP"), addresses=("AzureCloud.westeurope",), fqdns=("ntp.ubuntu.com",))
-    rules = index(allow(network(protocols=("TCP",), addresses=("AzureCloud",), fqdns=("ntp.ubuntu.com",)), 1))
-    assert rules.coverage(wanted).missing == ("UDP * from * to AzureCloud.westeurope; UDP * from * to ntp.ubuntu.com")
-
-
-def test_parent_service_tag_covers_regional_tag() -> None:
-    parent = network(protocols=("UDP",), sources=("*",), addresses=("AzureCloud",), ports=("1194",))
-    assert index(allow(parent, 1)).coverage(TUNNEL).complete
-
-
-def test_regional_tag_does_not_cover_parent_tag() -> None:
-    regional = network(addresses=("AzureCloud.westeurope",))
-    assert not index(allow(regional, 1)).coverage(network(addresses=("AzureCloud",))).complete
-
-
-def test_other_regions_tag_does_not_cover() -> None:
-    northeurope = network(protocols=("UDP",), addresses=("AzureCloud.northeurope",))
-    assert not index(allow(northeurope, 1)).coverage(TUNNEL).complete
-
-
-def test_service_tags_compare_case_insensitively() -> None:
-    shouting = network(protocols=("udp",), addresses=("AZURECLOUD.WESTEUROPE",), ports=("1194",))
-    assert index(allow(shouting, 1)).coverage(TUNNEL).complete
-
-
-def test_star_destination_covers_tags_fqdns_and_addresses() -> None:
-    wanted = network(addresses=("AzureMonitor", "20.1.2.3"), fqdns=("ntp.ubuntu.com",), ports=("443",))
-    assert index(allow(network(addresses=("*",)), 1)).coverage(wanted).complete
-    assert index(allow(network(addresses=("0.0.0.0/0",)), 1)).coverage(wanted).complete
-
-
-def test_address_ranges_never_cover_a_service_tag_or_fqdn() -> None:
-    wide = network(addresses=("0.0.0.0/1", "128.0.0.0/2"))
-    assert not index(allow(wide, 1)).coverage(network(addresses=("AzureMonitor",))).complete
-    assert not index(allow(wide, 1)).coverage(network(fqdns=("ntp.ubuntu.com",))).complete
-
-
-def test_fqdn_destination_is_covered_by_the_same_fqdn_in_any_case() -> None:
-    wanted = network(protocols=("UDP",), fqdns=("ntp.ubuntu.com",), ports=("123",))
-    assert index(allow(network(protocols=("UDP",), fqdns=("NTP.Ubuntu.com",)), 1)).coverage(wanted).complete
-    assert not index(allow(network(protocols=("UDP",), fqdns=("ubuntu.com",)), 1)).coverage(wanted).complete
-
-
-def test_ip_groups_never_prove_coverage() -> None:
-    grouped = parse_network_rule(
-        {
-            "ipProtocols": ["UDP"],
-            "sourceIpGroups": ["/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/ipGroups/aks"],
-            "destinationAddresses": ["AzureCloud.westeurope"],
-            "destinationPorts": ["1194"],
-        }
-    )
-    assert not index(allow(grouped, 1)).coverage(TUNNEL).complete
-
-
-def test_ip_groups_next_to_addresses_leave_the_addresses_working() -> None:
-    mixed = parse_network_rule(
-        {
-            "ipProtocols": ["UDP"],
-            "sourceAddresses": ["10.240.0.0/16"],
-            "sourceIpGroups": ["/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/ipGroups/x"],
-            "destinationAddresses": ["AzureCloud"],
-            "destinationPorts": ["1194"],
-        }
-    )
-    assert index(allow(mixed, 1)).coverage(TUNNEL).complete
-
-
-def test_icmp_rule_covers_icmp_regardless_of_ports() -> None:
-    wanted = network(protocols=("ICMP",), addresses=("10.0.0.1",), ports=("*",))
-    assert (
-        index(allow(network(protocols=("ICMP",), addresses=("10.0.0.0/8",), ports=("7",)), 1)).coverage(wanted).complete
-    )
-
-
-def test_protocol_any_covers_udp_but_tcp_does_not() -> None:
-    assert index(allow(network(protocols=("Any",), addresses=("AzureCloud",)), 1)).coverage(TUNNEL).complete
-    assert not index(allow(network(protocols=("TCP",), addresses=("AzureCloud",)), 1)).coverage(TUNNEL).complete
-
-
-def test_deny_rules_never_provide_coverage() -> None:
-    assert not index(deny(TUNNEL, 1)).coverage(TUNNEL).complete
-
-
-def test_allowed_at_is_the_latest_position_among_the_rules_needed() -> None:
-    half = network(protocols=("UDP",), sources=("10.240.0.0/17",), addresses=("AzureCloud",))
-    other_half = network(protocols=("UDP",), sources=("10.240.128.0/17",), addresses=("AzureCloud",))
-    whole_in_the_middle = index(allow(half, 1, 1), allow(TUNNEL, 1, 5), allow(other_half, 1, 9))
-    halves_first = index(allow(half, 1, 1), allow(other_half, 1, 2), allow(TUNNEL, 1, 5))
-    halves_only = index(allow(half, 1, 1), allow(other_half, 1, 9))
-    assert whole_in_the_middle.coverage(TUNNEL).allowed_at == (1, 5)
-    assert halves_first.coverage(TUNNEL).allowed_at == (1, 2)
-    assert halves_only.coverage(TUNNEL).allowed_at == (1, 9)
-
-
-def test_allowed_at_is_none_while_anything_is_missing() -> None:
-    half = network(protocols=("UDP",), sources=("10.240.0.0/17",), addresses=("AzureCloud",))
-    coverage = index(allow(half, 1)).coverage(TUNNEL)
-    assert coverage.allowed_at is None
-    assert coverage.missing == "UDP 1194 from 10.240.128.0/17 to AzureCloud.westeurope"
-
-
-def test_a_long_list_of_gaps_is_cut_short() -> None:
-    sieve = [
-        allow(network(protocols=("UDP",), sources=(f"10.240.{i}.0/24",), addresses=("*",)), i) for i in range(0, 40, 2)
-    ]
-    missing = index(*sieve).coverage(TUNNEL).missing
-    assert missing.count("; ") == 10
-    assert missing.endswith("; and more")
-
-
-def test_index_finds_the_one_covering_rule_among_thousands() -> None:
-    noise = [
-        allow(network(sources=(f"10.{i // 250}.{i % 250}.0/24",), addresses=(f"172.16.{i % 250}.0/24",)), 1, i)
-        for i in range(3000)
-    ]
-    rules = index(*noise, allow(TUNNEL, 2, 0))
-    assert rules.coverage(TUNNEL).allowed_at == (2, 0)
-
-
-# --- Coverage: application rules -------------------------------------------------------------------------
-
-AKS_TAG = application(protocols=(("Http", 80), ("Https", 443)), tags=("AzureKubernetesService",))
-
-
-def test_fqdn_tag_rule_covers_the_same_fqdn_tag_in_any_case() -> None:
-    shouting = application(protocols=(("HTTPS", 443), ("http", 80)), tags=("AZUREKUBERNETESSERVICE",))
-    assert index(allow(shouting, 1)).coverage(AKS_TAG).complete
-
-
-def test_application_coverage_needs_every_protocol_and_port() -> None:
-    https_only = application(tags=("AzureKubernetesService",))
-    coverage = index(allow(https_only, 1)).coverage(AKS_TAG)
-    assert not coverage.complete
-    assert coverage.missing == "Http:80 from * to AzureKubernetesService"
-
-
-def test_wildcard_fqdn_covers_subdomains() -> None:
-    wildcard = application(targets=("*.hcp.westeurope.azmk8s.io",))
-    wanted = application(targets=("abc.hcp.westeurope.azmk8s.io", "*.x.hcp.westeurope.azmk8s.io"))
-    assert index(allow(wildcard, 1)).coverage(wanted).complete
-
-
-def test_wildcard_fqdn_does_not_match_apex() -> None:
-    wildcard = application(targets=("*.contoso.com",))
-    assert not index(allow(wildcard, 1)).coverage(application(targets=("contoso.com",))).complete
-
-
-def test_wildcard_fqdn_does_not_match_a_name_that_only_ends_alike() -> None:
-    wildcard = application(targets=("*.contoso.com",))
-    assert not index(allow(wildcard, 1)).coverage(application(targets=("notcontoso.com",))).complete
-
-
-def test_exact_fqdn_does_not_cover_a_wildcard() -> None:
-    exact = application(targets=("a.contoso.com",))
-    assert not index(allow(exact, 1)).coverage(application(targets=("*.contoso.com",))).complete
-
-
-def test_star_target_covers_fqdns_and_fqdn_tags() -> None:
-    star = application(protocols=(("Http", 80), ("Https", 443)), targets=("*",))
-    assert index(allow(star, 1)).coverage(AKS_TAG).complete
-    assert index(allow(star, 1)).coverage(application(targets=("mcr.microsoft.com",))).complete
-
-
-def test_fqdn_tag_does_not_cover_the_fqdns_it_contains() -> None:
-    tag = application(tags=("AzureKubernetesService",))
-    assert not index(allow(tag, 1)).coverage(application(targets=("mcr.microsoft.com",))).complete
-
-
-def test_network_rule_to_star_on_the_tcp_port_covers_application_traffic() -> None:
-    tcp_any = network(protocols=("TCP",), addresses=("*",), ports=("80", "443"))
-    coverage = index(allow(tcp_any, 1, 7), allow(AKS_TAG, 3, 1)).coverage(AKS_TAG)
-    assert coverage.complete
-    assert coverage.allowed_at == (1, 7)
-
-
-def test_network_rule_to_an_fqdn_does_not_prove_application_coverage() -> None:
-    ntp_style = network(protocols=("TCP",), fqdns=("mcr.microsoft.com",), ports=("443",))
-    assert not index(allow(ntp_style, 1)).coverage(application(targets=("mcr.microsoft.com",))).complete
-
-
-def test_network_rule_on_udp_or_another_port_does_not_cover_application_traffic() -> None:
-    rules = index(
-        allow(network(protocols=("UDP",), addresses=("*",), ports=("443",)), 1),
-        allow(network(protocols=("TCP",), addresses=("*",), ports=("444",)), 2),
-    )
-    assert not rules.coverage(application(targets=("mcr.microsoft.com",))).complete
-
-
-def test_application_coverage_may_be_split_by_source() -> None:
-    rules = index(
-        allow(application(sources=("10.0.0.0/9",), tags=("AzureKubernetesService",)), 1),
-        allow(application(sources=("10.128.0.0/9",), targets=("*",)), 2),
-    )
-    assert rules.coverage(application(sources=("10.0.0.0/8",), tags=("AzureKubernetesService",))).complete
-
-
-# --- Shadowing -------------------------------------------------------------------------------------------
-
-
-def test_deny_before_allow_shadows_baseline_rule() -> None:
-    blocker = deny(network(protocols=("Any",), sources=("10.240.1.0/24",), addresses=("*",)), 1, 0)
-    rules = index(blocker, allow(TUNNEL, 2, 0))
-    assert rules.shadowing(TUNNEL, before=(2, 0)) == (blocker,)
-
-
-def test_deny_after_the_allow_does_not_shadow() -> None:
-    rules = index(allow(TUNNEL, 1, 0), deny(network(protocols=("Any",), addresses=("*",)), 2, 0))
-    assert rules.shadowing(TUNNEL, before=(1, 0)) == ()
-
-
-def test_deny_on_other_ports_protocols_or_sources_does_not_shadow() -> None:
-    rules = index(
-        deny(network(protocols=("UDP",), addresses=("*",), ports=("1195",)), 1),
-        deny(network(protocols=("TCP",), addresses=("*",), ports=("1194",)), 2),
-        deny(network(protocols=("UDP",), sources=("10.241.0.0/16",), addresses=("*",)), 3),
-    )
-    assert rules.shadowing(TUNNEL, before=(9,)) == ()
-
-
-def test_icmp_deny_shadows_icmp_whatever_its_ports() -> None:
-    blocker = deny(network(protocols=("ICMP",), addresses=("10.0.0.0/8",), ports=("7",)), 1)
-    wanted = network(protocols=("ICMP",), addresses=("10.1.2.3",), ports=("8",))
-    assert index(blocker).shadowing(wanted, before=(2,)) == (blocker,)
-
-
-def test_deny_to_parent_or_regional_tag_shadows_and_other_regions_do_not() -> None:
-    parent = deny(network(protocols=("UDP",), addresses=("azurecloud",)), 1)
-    northeurope = deny(network(protocols=("UDP",), addresses=("AzureCloud.northeurope",)), 2)
-    assert index(parent, northeurope).shadowing(TUNNEL, before=(9,)) == (parent,)
-    regional = deny(network(protocols=("UDP",), addresses=("AzureCloud.westeurope",)), 3)
-    wanted_parent = network(protocols=("UDP",), addresses=("AzureCloud",), ports=("1194",))
-    assert index(regional, northeurope).shadowing(wanted_parent, before=(9,)) == (northeurope, regional)
-
-
-def test_deny_to_an_address_range_does_not_count_against_a_service_tag() -> None:
-    ranges = deny(network(protocols=("UDP",), addresses=("20.0.0.0/8",)), 1)
-    assert index(ranges).shadowing(TUNNEL, before=(9,)) == ()
-
-
-def test_deny_to_star_shadows_tags_fqdns_and_addresses() -> None:
-    blocker = deny(network(protocols=("Any",), addresses=("*",)), 1)
-    for wanted in (TUNNEL, network(fqdns=("ntp.ubuntu.com",)), network(addresses=("10.0.0.1",))):
-        assert index(blocker).shadowing(wanted, before=(2,)) == (blocker,)
-
-
-def test_wanted_star_destination_is_shadowed_by_tag_and_fqdn_denies() -> None:
-    by_tag = deny(network(addresses=("Storage",)), 1)
-    by_fqdn = deny(network(fqdns=("evil.example",)), 2)
-    wanted = network(addresses=("*",), ports=("443",))
-    assert index(by_tag, by_fqdn).shadowing(wanted, before=(3,)) == (by_tag, by_fqdn)
-
-
-def test_network_fqdn_denies_shadow_matching_fqdns_only() -> None:
-    exact = deny(network(protocols=("UDP",), fqdns=("NTP.ubuntu.com",)), 1)
-    other = deny(network(protocols=("UDP",), fqdns=("time.windows.com",)), 2)
-    wanted = network(protocols=("UDP",), fqdns=("ntp.ubuntu.com",), ports=("123",))
-    assert index(exact, other).shadowing(wanted, before=(3,)) == (exact,)
-
-
-def test_shadowing_ignores_ip_group_parts_of_deny_rules() -> None:
-    grouped = parse_network_rule(
-        {
-            "ipProtocols": ["Any"],
-            "sourceIpGroups": ["/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/ipGroups/all"],
-            "destinationAddresses": ["*"],
-            "destinationPorts": ["*"],
-        }
-    )
-    assert index(deny(grouped, 1)).shadowing(TUNNEL, before=(2,)) == ()
-
-
-def test_application_deny_shadows_matching_wildcards_tags_and_star() -> None:
-    wildcard = deny(application(targets=("*.contoso.com",)), 1)
-    apex = deny(application(targets=("contoso.com",)), 2)
-    star = deny(application(targets=("*",)), 3)
-    other_port = deny(application(protocols=(("Https", 8443),), targets=("*",)), 4)
-    rules = index(wildcard, apex, star, other_port)
-    assert rules.shadowing(application(targets=("a.contoso.com",)), before=(9,)) == (wildcard, star)
-    assert rules.shadowing(application(tags=("AzureKubernetesService",)), before=(9,)) == (star,)
-    assert rules.shadowing(application(targets=("*.contoso.com",)), before=(9,)) == (wildcard, star)
-
-
-def test_wanted_wildcard_is_shadowed_by_denies_of_names_below_it() -> None:
-    below = deny(application(targets=("b.a.contoso.com",)), 1)
-    assert index(below).shadowing(application(targets=("*.contoso.com",)), before=(2,)) == (below,)
-
-
-def test_network_deny_on_tcp_port_shadows_https_application_traffic() -> None:
-    tcp_443 = deny(network(protocols=("TCP",), addresses=("*",), ports=("443",)), 1)
-    by_fqdn = deny(network(protocols=("TCP",), fqdns=("mcr.microsoft.com",), ports=("443",)), 2)
-    udp_443 = deny(network(protocols=("UDP",), addresses=("*",), ports=("443",)), 3)
-    wanted = application(targets=("mcr.microsoft.com",))
-    assert index(tcp_443, by_fqdn, udp_443).shadowing(wanted, before=(9,)) == (tcp_443, by_fqdn)
-
-
-def test_application_denies_never_shadow_network_traffic() -> None:
-    star = deny(application(protocols=(("Https", 1194),), targets=("*",)), 1)
-    assert index(star).shadowing(TUNNEL, before=(2,)) == ()
-
-
-def test_shadowing_answers_in_position_order() -> None:
-    later = deny(network(protocols=("UDP",), addresses=("*",)), 1, 5)
-    earlier = deny(network(protocols=("UDP",), addresses=("AzureCloud",)), 1, 2)
-    assert index(later, earlier).shadowing(TUNNEL, before=(2,)) == (earlier, later)
-
-
-def test_positions_compare_as_tuples() -> None:
-    position: Position = (1, 2, 3)
-    blocker = deny(network(protocols=("UDP",), addresses=("*",)), *position)
-    assert index(blocker).shadowing(TUNNEL, before=(1, 2, 3)) == ()
-    assert index(blocker).shadowing(TUNNEL, before=(1, 2, 3, 0)) == (blocker,)
