@@ -635,3 +635,18 @@ def test_an_application_need_keeps_a_tag_of_unknown_contents_as_one_opaque_name(
         "fqdn tag",
         frozenset({"windowsupdate"}),
     )
+
+
+# --- Disagreements with the documented semantics (these fail until the product is fixed) ----------------------------
+
+
+def test_an_fqdn_tag_deny_shadows_a_name_the_tag_lists_even_when_the_need_names_it_directly() -> None:
+    # PRODUCT BUG (fails on purpose): an application rule naming an FQDN tag matches every name the tag
+    # stands for. Need.of is told (tag_contents) that AzureKubernetesService lists mcr.microsoft.com, but only
+    # names the need lists *from the tag* carry the tag; a need naming mcr.microsoft.com in targetFqdns does
+    # not, so a Deny on the tag that takes this traffic first is not reported (and an Allow on the tag is not
+    # seen either).
+    blocking = deny(application(tags=("AzureKubernetesService",)), priority=100)
+    judgement = judge(HTTPS_TO_MCR, blocking, tag_contents=AKS_TAG)
+    assert judgement.denied_first == (blocking,)
+    assert not judgement.needs_owned_rule
