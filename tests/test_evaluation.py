@@ -650,3 +650,16 @@ def test_an_fqdn_tag_deny_shadows_a_name_the_tag_lists_even_when_the_need_names_
     judgement = judge(HTTPS_TO_MCR, blocking, tag_contents=AKS_TAG)
     assert judgement.denied_first == (blocking,)
     assert not judgement.needs_owned_rule
+
+
+def test_a_deny_on_part_of_the_addresses_an_application_need_is_narrowed_to_does_not_shadow_it() -> None:
+    # PRODUCT BUG (fails on purpose): a Deny is reported as shadowing only where it decides every address
+    # the name may have. Need.of turns an application rule's destinationAddresses (20.0.0.0/8) into the
+    # name's *known* addresses, so a Deny on half of them (20.0.0.0/9) is reported in denied_first, although
+    # mcr.microsoft.com may well resolve into the other half. (The baseline writes no destinationAddresses
+    # today, so the remediator itself does not reach this.)
+    narrowed = application(targets=("mcr.microsoft.com",), destinationAddresses=["20.0.0.0/8"])
+    half = deny(network(addresses=("20.0.0.0/9",), ports=("443",)), priority=100)
+    judgement = judge(narrowed, half)
+    assert judgement.needs_owned_rule
+    assert judgement.denied_first == ()
