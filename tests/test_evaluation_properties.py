@@ -495,7 +495,7 @@ def names_in_play(firewall: Firewall) -> dict[str, list[str]]:
     return {
         "service tag": tags,
         "fqdn": [name for p in patterns if (name := apex(p)) in EXACT_NAMES],
-        "application": patterns + [apex(p) for p in patterns],
+        "application": patterns + [name for p in patterns if (name := apex(p)) in NAMES],
         "fqdn tag": [],
     }
 
@@ -602,6 +602,9 @@ def assert_sample_is_fine_enough(firewall: Firewall, need: NeedSpec) -> None:
     assert starts <= {*SAMPLE_ADDRESSES, LAST_IPV4 + 1}, starts - set(SAMPLE_ADDRESSES)
     ports = [*need.ports, *(i for _, r in firewall.rules for i in r.ports)]
     assert {low for low, _ in ports} | {high + 1 for _, high in ports} <= {*SAMPLE_PORTS, 65536}
+    # Every pattern has its witnesses among the names (test_the_name_universe_has_a_witness_for_every_part).
+    names = {n.casefold() for n in (*PATTERNS, *NAMES)}
+    assert all(d.name.casefold() in names for d in need.destinations if d.kind == "fqdn" and d.name), need
 
 
 # --- The properties -------------------------------------------------------------------------------------------
