@@ -232,12 +232,12 @@ def test_collections_of_equal_priority_are_ordered_by_name() -> None:
     assert firsts(judge(TUNNEL, beta, alpha)) == {alpha}
 
 
-def test_rule_order_inside_a_collection_does_not_change_the_verdict() -> None:
-    wide = allow(network(protocols=("UDP",), addresses=("*",)), priority=100, index=0)
-    narrow = allow(TUNNEL, priority=100, index=1)
-    for rules in [(wide, narrow), (narrow, wide)]:
-        judgement = judge(TUNNEL, *rules)
-        assert firsts(judgement) == {wide}
+def test_rule_order_inside_a_collection_picks_the_first_rule_but_never_changes_the_verdict() -> None:
+    for wide_index, narrow_index in [(0, 1), (1, 0)]:
+        wide = allow(network(protocols=("UDP",), addresses=("*",)), priority=100, index=wide_index)
+        narrow = allow(TUNNEL, priority=100, index=narrow_index)
+        judgement = judge(TUNNEL, narrow, wide)
+        assert firsts(judgement) == {wide if wide_index < narrow_index else narrow}
         assert judgement.allowed
 
 
