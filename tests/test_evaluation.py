@@ -354,13 +354,16 @@ def test_application_denies_never_take_network_traffic() -> None:
     assert firsts(judge(TUNNEL, star)) == {None}
 
 
+ONE_ADDRESS = AddressSet.parse(["20.1.2.3"])
+
+
 def test_first_match_answers_for_one_packet_and_refuses_more() -> None:
     rule = allow(TUNNEL, priority=100)
     one = Need(
         AddressSet.parse(["10.240.0.1"]),
         frozenset({Protocol.UDP}),
         PortSet.parse(["1194"]),
-        names=(NamedTarget("AzureCloud.westeurope", "azurecloud.westeurope", "service tag"),),
+        names=(NamedTarget("AzureCloud.westeurope", "azurecloud.westeurope", "service tag", addresses=ONE_ADDRESS),),
     )
     assert RuleOrder([rule]).first_match(one) == rule
     with pytest.raises(ValueError, match="one packet"):
@@ -417,13 +420,21 @@ def test_a_deny_on_some_addresses_alone_does_not_shadow_a_service_tag() -> None:
     assert not judgement.allowed
 
 
-def test_a_deny_on_half_the_addresses_before_the_slot_and_half_after_it_shadows_nothing() -> None:
-    before = deny(network(protocols=("UDP",), addresses=("0.0.0.0/1",)), priority=100)
-    after = deny(network(protocols=("UDP",), addresses=("128.0.0.0/1",)), priority=300)
-    judgement = judge(TUNNEL, before, after)
+def test_a_deny_on_private_addresses_never_meets_a_service_tag() -> None:
+    # A name whose addresses are unknown is assumed to resolve to public addresses (stated in the README).
+    private = deny(network(protocols=("UDP",), addresses=("10.0.0.0/8", "192.168.0.0/16")), priority=100)
+    judgement = judge(TUNNEL, private)
+    assert firsts(judgement) == {None}
     assert judgement.denied_first == ()
-    assert judgement.overridden == (after,)
-    assert judgement.needs_owned_rule
+
+
+def test_a_deny_on_every_public_address_shadows_a_service_tag() -> None:
+    public = deny(
+        network(protocols=("UDP",), addresses=("1.0.0.0-9.255.255.255", "11.0.0.0-223.255.255.255")), priority=100
+    )
+    judgement = judge(TUNNEL, public)
+    assert judgement.denied_first == (public,)
+    assert not judgement.needs_owned_rule
 
 
 def test_address_ranges_allow_only_part_of_a_service_tag() -> None:
@@ -611,9 +622,16 @@ def test_a_network_need_names_its_tags_and_fqdns_with_unknown_addresses() -> Non
     need = Need.of(network(addresses=("20.0.0.1", "AzureCloud"), fqdns=("NTP.ubuntu.com",), ports=("123",)))
     assert need.addresses == AddressSet.parse(["20.0.0.1"])
     assert [(t.name, t.key, t.kind, t.addresses) for t in need.names] == [
-        ("AzureCloud", "azurecloud", "service tag", AddressSet.ANY),
-        ("NTP.ubuntu.com", "ntp.ubuntu.com", "fqdn", AddressSet.ANY),
+        ("AzureCloud", "azurecloud", "service tag", None),
+        ("NTP.ubuntu.com", "ntp.ubuntu.com", "fqdn", None),
     ]
+
+
+def test_a_name_of_unknown_addresses_may_have_any_public_address() -> None:
+    (target,) = Need.of(TUNNEL).names
+    assert target.span.covers(AddressSet.parse(["1.0.0.0-9.255.255.255", "11.0.0.0/8", "128.0.0.0/3"]))
+    private = AddressSet.parse(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8"])
+    assert not target.span.intersects(private)
 
 
 def test_an_application_need_lists_the_names_of_its_tags_and_carries_the_tag() -> None:

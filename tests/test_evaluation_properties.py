@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from remediation.evaluation import Judgement, NamedTarget, Need, PlacedRule, RuleOrder, Stage
+from remediation.evaluation import Judgement, NamedTarget, Need, PlacedRule, RuleOrder, Slot, Stage
 from remediation.rules import (
     Action,
     AddressSet,
@@ -36,20 +36,57 @@ from remediation.rules import (
 
 Interval = tuple[int, int]
 T = TypeVar("T")
+
+
+def inside(value: int, intervals: Sequence[Interval]) -> bool:
+    return any(low <= value <= high for low, high in intervals)
+
+
 LAST_IPV4 = (1 << 32) - 1
-BASE = 10 << 24  # 10.0.0.0: rules and needs mostly use the eight addresses from here, so they collide
+BASE = 20 << 24  # 20.0.0.0 (public): rules and needs mostly use the eight addresses from here, so they collide
+
+
+def cidr(text: str) -> Interval:
+    address, length = text.split("/")
+    start = sum(int(octet) << shift for octet, shift in zip(address.split("."), (24, 16, 8, 0), strict=True))
+    return (start, start + (1 << (32 - int(length))) - 1)
+
+
+# A name whose addresses are not known is assumed to resolve somewhere in public address space (stated in
+# the README): every address but these special-purpose ranges (RFC 6890), which are never Internet
+# destinations.
+SPECIAL_PURPOSE = [
+    cidr(text)
+    for text in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/3",
+    )
+]
 
 # Address sets rules may use: small intervals at BASE, and these wide ones (two halves that together cover
-# every address, a /8 around BASE, and everything).
+# every address, a /8 around BASE, a private /8, the public addresses below 10.0.0.0, and everything).
 WIDE_ADDRESSES: dict[str, Interval] = {
-    "0.0.0.0/1": (0, (1 << 31) - 1),
-    "128.0.0.0/1": (1 << 31, LAST_IPV4),
-    "10.0.0.0/8": (BASE, (11 << 24) - 1),
+    "0.0.0.0/1": cidr("0.0.0.0/1"),
+    "128.0.0.0/1": cidr("128.0.0.0/1"),
+    "20.0.0.0/8": cidr("20.0.0.0/8"),
+    "10.0.0.0/8": cidr("10.0.0.0/8"),
+    "1.0.0.0-9.255.255.255": (1 << 24, (10 << 24) - 1),
     "*": (0, LAST_IPV4),
 }
 # One address at or after every place where an address set used here can start or end: deciding these
 # addresses decides every address.
-SAMPLE_ADDRESSES = sorted({0, BASE - 1, *range(BASE, BASE + 9), 11 << 24, (1 << 31) - 1, 1 << 31, LAST_IPV4})
+SAMPLE_ADDRESSES = sorted(
+    {*range(BASE, BASE + 9)}
+    | {low for low, _ in (*WIDE_ADDRESSES.values(), *SPECIAL_PURPOSE)}
+    | {high + 1 for _, high in (*WIDE_ADDRESSES.values(), *SPECIAL_PURPOSE) if high < LAST_IPV4}
+)
+PUBLIC_SAMPLE = [a for a in SAMPLE_ADDRESSES if not inside(a, SPECIAL_PURPOSE)]
 SAMPLE_PORTS = list(range(1, 8))  # rules use ports 1..6 or '*'; 7 stands for every other port
 
 APP_PROTOCOLS = [AppProtocol("Https", 4), AppProtocol("Http", 6), AppProtocol("Mssql", 4)]
@@ -96,10 +133,6 @@ JUDGE = settings(max_examples=150, deadline=None)
 
 
 # --- The simulation ------------------------------------------------------------------------------------------
-
-
-def inside(value: int, intervals: Sequence[Interval]) -> bool:
-    return any(low <= value <= high for low, high in intervals)
 
 
 def fqdn_matches(pattern: str, name: str) -> bool:
@@ -412,7 +445,7 @@ class Destination:
     name: str | None = None
     kind: str = "address"  # "address", "service tag", "fqdn" or "fqdn tag"
     fqdn_tags: frozenset[str] = frozenset()
-    known: bool = False  # whether ``addresses`` are the name's real addresses (else: unknown, any address)
+    known: bool = False  # whether ``addresses`` are the name's real addresses (else: unknown, any public one)
 
     @property
     def unknown_addresses(self) -> bool:
@@ -421,13 +454,14 @@ class Destination:
     def target(self) -> NamedTarget:
         assert self.name is not None
         key = f"tag:{self.name.casefold()}" if self.kind == "fqdn tag" else self.name.casefold()
-        addresses = AddressSet(self.addresses) if self.known else AddressSet.ANY
-        return NamedTarget(self.name, key, self.kind, self.fqdn_tags, addresses)
+        return NamedTarget(
+            self.name, key, self.kind, self.fqdn_tags, AddressSet(self.addresses) if self.known else None
+        )
 
     def points(self) -> Iterator[tuple[int, str | None, frozenset[str]]]:
         """(address, name, service tags) of every sampled packet to this destination."""
         known = self.kind == "address" or self.known
-        addresses = [a for a in SAMPLE_ADDRESSES if inside(a, self.addresses)] if known else SAMPLE_ADDRESSES
+        addresses = [a for a in SAMPLE_ADDRESSES if inside(a, self.addresses)] if known else PUBLIC_SAMPLE
         if self.kind == "address":
             yield from ((a, None, frozenset()) for a in addresses)
         elif self.kind == "service tag":
@@ -501,16 +535,17 @@ def names_in_play(firewall: Firewall) -> dict[str, list[str]]:
 
 
 @st.composite
-def destinations(draw: st.DrawFn, *, application: bool, in_play: dict[str, list[str]]) -> Destination:
-    """An address set, or a name whose addresses are known (a few) or unknown (any); often a name the rules use."""
-    kinds = (
-        ["application", "application", "application", "fqdn tag"] if application else ["address", "service tag", "fqdn"]
-    )
-    kind = draw(st.sampled_from(kinds))
+def destinations(
+    draw: st.DrawFn, *, application: bool, in_play: dict[str, list[str]], unknown: bool = False
+) -> Destination:
+    """An address set, or a name whose addresses are known (a few) or unknown (any public address); often a
+    name the rules use. ``unknown``: always a name whose addresses are unknown."""
+    kinds = ["application", "application", "application", "fqdn tag"] if application else ["service tag", "fqdn"]
+    kind = draw(st.sampled_from(kinds if unknown or application else ["address", *kinds]))
     if kind == "address":
         return Destination(draw(NEED_ADDRESSES))
     name = draw(st.sampled_from((in_play[kind] if draw(st.booleans()) else []) or NEED_NAMES[kind]))
-    known = draw(NAMED_ADDRESSES)
+    known = None if unknown else draw(NAMED_ADDRESSES)
     addresses = (WIDE_ADDRESSES["*"],) if known is None else known
     if kind == "fqdn tag":
         return Destination(addresses, name, "fqdn tag", frozenset({name.casefold()}), known is not None)
@@ -525,9 +560,9 @@ APPLICATION_PROTOCOL_SETS = st.lists(st.sampled_from(APP_PROTOCOLS), min_size=1,
 
 
 @st.composite
-def needs(draw: st.DrawFn, firewall: Firewall) -> NeedSpec:
+def needs(draw: st.DrawFn, firewall: Firewall, *, unknown: bool = False) -> NeedSpec:
     application = draw(st.booleans())
-    destination = destinations(application=application, in_play=names_in_play(firewall))
+    destination = destinations(application=application, in_play=names_in_play(firewall), unknown=unknown)
     return NeedSpec(
         frozenset(draw(APPLICATION_PROTOCOL_SETS if application else NETWORK_PROTOCOL_SETS)),
         draw(NEED_SOURCES),
@@ -645,69 +680,94 @@ SLOTS_OF_OWNED = st.tuples(
 )
 
 
-@JUDGE
-@given(firewalls(), st.data())
-def test_judge_agrees_with_the_simulation_of_every_sampled_packet(firewall: Firewall, data: st.DataObject) -> None:
-    for need in data.draw(st.lists(needs(firewall), min_size=1, max_size=3)):
+def judgements(
+    firewall: Firewall, data: st.DataObject, *, unknown: bool = False
+) -> Iterator[tuple[Judgement, list[tuple[PlacedRule, SimRule]], NeedSpec, Slot]]:
+    """1..3 needs judged against the firewall, each at a slot of the owned collection, a rule or two ignored
+    (``unknown``: needs of names whose addresses are unknown)."""
+    for need in data.draw(st.lists(needs(firewall, unknown=unknown), min_size=1, max_size=3)):
         assert_sample_is_fine_enough(firewall, need)
         stage = Stage.APPLICATION if isinstance(next(iter(need.protocols)), AppProtocol) else Stage.NETWORK
         (depth, group_priority, group), priority = data.draw(SLOTS_OF_OWNED)
-        slot = (stage, depth, group_priority, group, priority, "owned")
+        slot: Slot = (stage, depth, group_priority, group, priority, "owned")
         ignored = data.draw(st.lists(st.sampled_from(firewall.rules), max_size=2)) if firewall.rules else []
         judgement = RuleOrder(firewall.placed).judge(need.need(), slot=slot, ignore=[p for p, _ in ignored])
-        check(judgement, [pair for pair in firewall.rules if pair not in ignored], need, slot)
+        yield judgement, [pair for pair in firewall.rules if pair not in ignored], need, slot
 
 
-def check(
-    judgement: Judgement, rules: list[tuple[PlacedRule, SimRule]], need: NeedSpec, slot: tuple[object, ...]
-) -> None:
-    """``judgement`` says what the simulation of every sampled packet of ``need`` says."""
-    points = list(need.packets())
-    first_of_packet = first_matches(rules, {packet for _, packet in points})
-    firsts = {point: first_of_packet[point[1]] for point in points}
-    reaching = {point for point, first in firsts.items() if first is None or first.position[:-1] > slot}
-    sim_of = {id(placed): sim for placed, sim in rules}
-    event(f"allowed: {judgement.allowed}, needs owned rule: {judgement.needs_owned_rule}")
-    for what in ("denied_first", "overridden", "fqdn_rules"):
-        event(f"{what}: {len(getattr(judgement, what))}")
-
-    assert judgement.allowed == all(is_allow(first) for first in firsts.values())
-    assert judgement.needs_owned_rule == any(not is_allow(firsts[point]) for point in reaching)
-    assert (judgement.missing() == "") == (not judgement.needs_owned_rule)
-    assert set(judgement.overridden) == {firsts[point] for point in reaching if is_deny(firsts[point])}
-    assert set(judgement.denied_first) == denied_everywhere_before_the_slot(firsts, reaching, need)
-    assert set(judgement.fqdn_rules) == {
-        first
-        for (_, packet), first in firsts.items()
-        if first is not None and is_allow(first) and through_fqdn(sim_of[id(first)], packet)
-    }
-
-
-def through_fqdn(rule: SimRule, packet: Packet) -> bool:
-    """Whether a network rule matches the packet by one of its FQDNs only (the DNS proxy resolves it)."""
-    return rule.kind == "network" and packet.name is not None and not inside(packet.address, rule.addresses)
+@JUDGE
+@given(firewalls(), st.data())
+def test_judge_agrees_with_the_simulation_of_every_sampled_packet(firewall: Firewall, data: st.DataObject) -> None:
+    for judgement, rules, need, slot in judgements(firewall, data):
+        simulation = Simulation(rules, need, slot)
+        event(f"allowed: {judgement.allowed}, needs owned rule: {judgement.needs_owned_rule}")
+        for what in ("denied_first", "overridden", "fqdn_rules"):
+            event(f"{what}: {len(getattr(judgement, what))}")
+        assert judgement.allowed == simulation.allowed
+        assert judgement.needs_owned_rule == simulation.needs_owned_rule
+        assert (judgement.missing() == "") == (not judgement.needs_owned_rule)
+        assert set(judgement.overridden) == simulation.overridden
+        assert set(judgement.fqdn_rules) == simulation.fqdn_rules
+        if not any(d.unknown_addresses for d in need.destinations):
+            assert set(judgement.denied_first) == simulation.denied_first
 
 
 Point = tuple[int, Packet]
 
 
-def denied_everywhere_before_the_slot(
-    firsts: dict[Point, PlacedRule | None], reaching: set[Point], need: NeedSpec
-) -> set[PlacedRule]:
-    """Deny rules that are the first match of a packet before the slot. For a name whose addresses are not
-    known, only where every address is denied before the slot (at that name, protocol, source and port):
-    the name's real addresses are somewhere in there."""
-    by_address: dict[tuple[object, ...], list[Point]] = {}
-    for point in firsts:
-        index, packet = point
-        if need.destinations[index].unknown_addresses:
-            key: tuple[object, ...] = (index, packet.protocol, packet.source, packet.port, packet.name)
-            key += (packet.service_tags,)
-        else:
-            key = point
-        by_address.setdefault(key, []).append(point)
-    denied: set[PlacedRule] = set()
-    for points in by_address.values():
-        if all(is_deny(firsts[point]) and point not in reaching for point in points):
-            denied |= {first for point in points if (first := firsts[point]) is not None}
-    return denied
+class Simulation:
+    """What the simulation says of every sampled packet of ``need``, relative to ``slot``."""
+
+    def __init__(self, rules: list[tuple[PlacedRule, SimRule]], need: NeedSpec, slot: Slot) -> None:
+        points = list(need.packets())
+        first_of_packet = first_matches(rules, {packet for _, packet in points})
+        self.need = need
+        self.sim_of = {id(placed): sim for placed, sim in rules}
+        self.firsts: dict[Point, PlacedRule | None] = {point: first_of_packet[point[1]] for point in points}
+        # The packets the owned rule would see: nothing before the slot decides them.
+        self.reaching = {p for p, first in self.firsts.items() if first is None or first.position[:-1] > slot}
+
+    @property
+    def allowed(self) -> bool:
+        return all(is_allow(first) for first in self.firsts.values())
+
+    @property
+    def needs_owned_rule(self) -> bool:
+        return any(not is_allow(self.firsts[point]) for point in self.reaching)
+
+    @property
+    def overridden(self) -> set[PlacedRule]:
+        return {first for point in self.reaching if is_deny(first := self.firsts[point]) and first is not None}
+
+    @property
+    def fqdn_rules(self) -> set[PlacedRule]:
+        return {
+            first
+            for (_, packet), first in self.firsts.items()
+            if first is not None and is_allow(first) and through_fqdn(self.sim_of[id(first)], packet)
+        }
+
+    @property
+    def denied_first(self) -> set[PlacedRule]:
+        """Deny rules that are the first match of a packet before the slot. For a name whose addresses are
+        not known, only where every (public) address is denied before the slot, at that name, protocol,
+        source and port: the name's real addresses are somewhere in there."""
+        by_address: dict[tuple[object, ...], list[Point]] = {}
+        for point in self.firsts:
+            index, packet = point
+            if self.need.destinations[index].unknown_addresses:
+                key: tuple[object, ...] = (index, packet.protocol, packet.source, packet.port, packet.name)
+                key += (packet.service_tags,)
+            else:
+                key = point
+            by_address.setdefault(key, []).append(point)
+        denied: set[PlacedRule] = set()
+        for points in by_address.values():
+            if all(is_deny(self.firsts[point]) and point not in self.reaching for point in points):
+                denied |= {first for point in points if (first := self.firsts[point]) is not None}
+        return denied
+
+
+def through_fqdn(rule: SimRule, packet: Packet) -> bool:
+    """Whether a network rule matches the packet by one of its FQDNs only (the DNS proxy resolves it)."""
+    return rule.kind == "network" and packet.name is not None and not inside(packet.address, rule.addresses)
