@@ -681,3 +681,26 @@ def test_a_deny_on_part_of_the_addresses_an_application_need_is_narrowed_to_does
     judgement = judge(narrowed, half)
     assert judgement.needs_owned_rule
     assert judgement.denied_first == ()
+
+
+def test_a_deny_on_half_the_internet_alone_does_not_shadow_a_service_tag() -> None:
+    # PRODUCT BUG (fails on purpose): a Deny is reported only where it decides every address a name may
+    # have. Unknown addresses now span every *public* address, several intervals (1.0.0.0-9.255.255.255,
+    # 11.0.0.0-100.63.255.255, ...); RuleOrder._parts decides "every address denied before the slot" in
+    # each interval on its own, so a Deny on 0.0.0.0/1 (which holds whole intervals of the span) is
+    # reported although the public addresses above 128.0.0.0 are not denied at all.
+    lower_half = deny(network(protocols=("UDP",), addresses=("0.0.0.0/1",)), priority=100)
+    judgement = judge(TUNNEL, lower_half)
+    assert judgement.needs_owned_rule
+    assert judgement.denied_first == ()
+
+
+def test_a_deny_on_half_the_addresses_before_the_slot_and_half_after_it_shadows_nothing() -> None:
+    # PRODUCT BUG (fails on purpose): the same bug as the test above; the lower half is denied before the
+    # slot, the upper half only after it, so the owned rule still decides part of the traffic.
+    before = deny(network(protocols=("UDP",), addresses=("0.0.0.0/1",)), priority=100)
+    after = deny(network(protocols=("UDP",), addresses=("128.0.0.0/1",)), priority=300)
+    judgement = judge(TUNNEL, before, after)
+    assert judgement.denied_first == ()
+    assert judgement.overridden == (after,)
+    assert judgement.needs_owned_rule
