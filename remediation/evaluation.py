@@ -97,8 +97,9 @@ class NamedTarget:
     """A destination known by name: a service tag, an FQDN pattern, or a name an FQDN tag contains.
 
     ``key`` is the case-folded tag or pattern (``tag:<name>`` for an FQDN tag whose contents are not known);
-    ``fqdn_tags`` are the (case-folded) FQDN tags known to contain it; ``addresses`` is where it is known to
-    resolve, or ``None`` when that is unknown (the virtual dimension: somewhere in the public addresses).
+    ``fqdn_tags`` are the (case-folded) FQDN tags known to contain it; ``addresses`` narrows where it may
+    resolve (an application rule's ``destinationAddresses``), ``None``: anywhere in the public addresses.
+    Where in that span it really resolves is never known: a Deny decides it only for the whole span.
     """
 
     name: str
@@ -152,6 +153,10 @@ def _application_targets(rule: ApplicationRule, tag_contents: Mapping[str, Seque
     for pattern in sorted(rule.target_fqdns):
         tags_of.setdefault(pattern.casefold(), set())
         spelled.setdefault(pattern.casefold(), pattern)
+    # A name is in every FQDN tag that lists it (or a pattern covering it), however the need came to name it.
+    for key, tags in tags_of.items():
+        if not key.startswith("tag:"):
+            tags |= {tag for tag, names in contents.items() if any(fqdn_covers(n.casefold(), key) for n in names)}
     return tuple(
         NamedTarget(
             spelled[key],
@@ -276,8 +281,8 @@ class RuleOrder:
         parts: list[Part] = []
         for region in self._regions(need):
             cuts = [(box, code) for box, code in region.cuts if id(self.rules[code // 2]) not in skip]
-            for box in region.boxes:
-                parts += self._parts(region, box, _paint(box, cuts), slot)
+            painted = [piece for box in region.boxes for piece in _paint(box, cuts)]
+            parts += self._parts(region, painted, slot)
         return Judgement(tuple(parts), slot)
 
     def first_match(self, need: Need) -> PlacedRule | None:
@@ -287,18 +292,19 @@ class RuleOrder:
             raise ValueError(f"first_match takes a need of one packet, not {len(parts)} parts")
         return parts[0].first
 
-    def _parts(self, region: _Region, box: Box, painted: list[tuple[Box, int | None]], slot: Slot) -> list[Part]:
+    def _parts(self, region: _Region, painted: list[tuple[Box, int | None]], slot: Slot) -> list[Part]:
         firsts = [(piece, None if code is None else self.rules[code // 2], code) for piece, code in painted]
         decided: list[Box] | None = None
         if region.virtual:
             # A Deny decides a part of a named destination only where, at that name, source and port, every
-            # address is denied before the slot: the destination's real addresses are somewhere in there.
+            # address the name may have is denied before the slot: its real addresses are somewhere in there.
+            # The region's boxes differ only in their addresses, so this is decided across all of them.
             others = [
                 (piece[1:], 0)
                 for piece, first, _ in firsts
                 if first is None or first.action is not Action.DENY or first.slot > slot
             ]
-            decided = _uncovered(box[1:], others)
+            decided = [d for rest in dict.fromkeys(box[1:] for box in region.boxes) for d in _uncovered(rest, others)]
         return [
             Part(
                 first,
@@ -360,7 +366,7 @@ class RuleOrder:
                         (cut, rank * 2 + via)
                         for cut in _product((_WHOLE_IPV4,), names, rule.sources.intervals, _ports(rule, protocol))
                     ]
-            yield _Region(boxes, cuts, target.addresses is None, _network_describer(protocol, atoms))
+            yield _Region(boxes, cuts, True, _network_describer(protocol, atoms))
 
     def _application_regions(self, need: Need, protocol: AppProtocol) -> Iterator[_Region]:
         sources = need.sources.intervals
@@ -393,7 +399,7 @@ class RuleOrder:
                     (cut, rank * 2)
                     for cut in _product(app_rule.destinations.intervals, names, app_rule.sources.intervals, (_NO_PORT,))
                 ]
-            yield _Region(boxes, cuts, target.addresses is None, _application_describer(protocol, atoms))
+            yield _Region(boxes, cuts, True, _application_describer(protocol, atoms))
 
 
 # A slot after every rule: judging against it, every part keeps its first match.

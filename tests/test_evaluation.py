@@ -655,15 +655,12 @@ def test_an_application_need_keeps_a_tag_of_unknown_contents_as_one_opaque_name(
     )
 
 
-# --- Disagreements with the documented semantics (these fail until the product is fixed) ----------------------------
+# --- Found by the reference simulation, fixed since ---------------------------------------------------------------
 
 
 def test_an_fqdn_tag_deny_shadows_a_name_the_tag_lists_even_when_the_need_names_it_directly() -> None:
-    # PRODUCT BUG (fails on purpose): an application rule naming an FQDN tag matches every name the tag
-    # stands for. Need.of is told (tag_contents) that AzureKubernetesService lists mcr.microsoft.com, but only
-    # names the need lists *from the tag* carry the tag; a need naming mcr.microsoft.com in targetFqdns does
-    # not, so a Deny on the tag that takes this traffic first is not reported (and an Allow on the tag is not
-    # seen either).
+    # An application rule naming an FQDN tag matches every name the tag stands for, however the need came to
+    # name it: Need.of is told (tag_contents) that AzureKubernetesService lists mcr.microsoft.com.
     blocking = deny(application(tags=("AzureKubernetesService",)), priority=100)
     judgement = judge(HTTPS_TO_MCR, blocking, tag_contents=AKS_TAG)
     assert judgement.denied_first == (blocking,)
@@ -671,11 +668,9 @@ def test_an_fqdn_tag_deny_shadows_a_name_the_tag_lists_even_when_the_need_names_
 
 
 def test_a_deny_on_part_of_the_addresses_an_application_need_is_narrowed_to_does_not_shadow_it() -> None:
-    # PRODUCT BUG (fails on purpose): a Deny is reported as shadowing only where it decides every address
-    # the name may have. Need.of turns an application rule's destinationAddresses (20.0.0.0/8) into the
-    # name's *known* addresses, so a Deny on half of them (20.0.0.0/9) is reported in denied_first, although
-    # mcr.microsoft.com may well resolve into the other half. (The baseline writes no destinationAddresses
-    # today, so the remediator itself does not reach this.)
+    # A Deny is reported as shadowing only where it decides every address the name may have: an application
+    # rule's destinationAddresses (20.0.0.0/8) narrow where mcr.microsoft.com may resolve, they do not say
+    # where it does, so a Deny on half of them (20.0.0.0/9) decides nothing for sure.
     narrowed = application(targets=("mcr.microsoft.com",), destinationAddresses=["20.0.0.0/8"])
     half = deny(network(addresses=("20.0.0.0/9",), ports=("443",)), priority=100)
     judgement = judge(narrowed, half)
@@ -684,11 +679,9 @@ def test_a_deny_on_part_of_the_addresses_an_application_need_is_narrowed_to_does
 
 
 def test_a_deny_on_half_the_internet_alone_does_not_shadow_a_service_tag() -> None:
-    # PRODUCT BUG (fails on purpose): a Deny is reported only where it decides every address a name may
-    # have. Unknown addresses now span every *public* address, several intervals (1.0.0.0-9.255.255.255,
-    # 11.0.0.0-100.63.255.255, ...); RuleOrder._parts decides "every address denied before the slot" in
-    # each interval on its own, so a Deny on 0.0.0.0/1 (which holds whole intervals of the span) is
-    # reported although the public addresses above 128.0.0.0 are not denied at all.
+    # A Deny is reported only where it decides every address a name may have. Unknown addresses span every
+    # *public* address, several intervals (1.0.0.0-9.255.255.255, 11.0.0.0-100.63.255.255, ...), decided
+    # together: a Deny on 0.0.0.0/1 holds whole intervals of the span, but not the addresses above 128.0.0.0.
     lower_half = deny(network(protocols=("UDP",), addresses=("0.0.0.0/1",)), priority=100)
     judgement = judge(TUNNEL, lower_half)
     assert judgement.needs_owned_rule
@@ -696,8 +689,8 @@ def test_a_deny_on_half_the_internet_alone_does_not_shadow_a_service_tag() -> No
 
 
 def test_a_deny_on_half_the_addresses_before_the_slot_and_half_after_it_shadows_nothing() -> None:
-    # PRODUCT BUG (fails on purpose): the same bug as the test above; the lower half is denied before the
-    # slot, the upper half only after it, so the owned rule still decides part of the traffic.
+    # The lower half is denied before the slot, the upper half only after it, so the owned rule still decides
+    # part of the traffic.
     before = deny(network(protocols=("UDP",), addresses=("0.0.0.0/1",)), priority=100)
     after = deny(network(protocols=("UDP",), addresses=("128.0.0.0/1",)), priority=300)
     judgement = judge(TUNNEL, before, after)

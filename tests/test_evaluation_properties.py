@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hypothesis import Phase, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from remediation.evaluation import Judgement, NamedTarget, Need, PlacedRule, RuleOrder, Slot, Stage
@@ -445,11 +445,12 @@ class Destination:
     name: str | None = None
     kind: str = "address"  # "address", "service tag", "fqdn" or "fqdn tag"
     fqdn_tags: frozenset[str] = frozenset()
-    known: bool = False  # whether ``addresses`` are the name's real addresses (else: unknown, any public one)
+    known: bool = False  # whether ``addresses`` narrow where the name may resolve (else: any public address)
 
     @property
     def unknown_addresses(self) -> bool:
-        return self.kind != "address" and not self.known
+        """Where a name resolves is never known, only narrowed (an application rule's destinationAddresses)."""
+        return self.kind != "address"
 
     def target(self) -> NamedTarget:
         assert self.name is not None
@@ -712,17 +713,13 @@ def test_judge_agrees_with_the_simulation_of_every_sampled_packet(firewall: Fire
             assert set(judgement.denied_first) == simulation.denied_first
 
 
-# While it fails, shrinking its examples costs minutes: the minimal example is the unit test named below.
-@settings(JUDGE, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@JUDGE
 @given(firewalls(), st.data())
 def test_denied_first_for_names_of_unknown_addresses_agrees_with_the_simulation(
     firewall: Firewall, data: st.DataObject
 ) -> None:
-    # PRODUCT BUG (fails on purpose until fixed): the virtual address span of a name is every *public*
-    # address, which is several intervals; RuleOrder decides "every address is denied before the slot" for
-    # each interval on its own, so a Deny on 0.0.0.0/1 alone (or 1.0.0.0-9.255.255.255) is reported in
-    # denied_first against a service tag although the addresses above 128.0.0.0 reach the slot. Minimal
-    # example: test_evaluation.py::test_a_deny_on_half_the_internet_alone_does_not_shadow_a_service_tag.
+    # The virtual address span of a name is every *public* address (several intervals): a Deny decides it only
+    # across all of them (test_evaluation.py::test_a_deny_on_half_the_internet_alone_does_not_shadow_a_service_tag).
     for judgement, rules, need, slot in judgements(firewall, data, unknown=True):
         assert set(judgement.denied_first) == Simulation(rules, need, slot).denied_first
 
