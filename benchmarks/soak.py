@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import copy
 import logging
 import os
@@ -35,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,7 @@ DELIVERIES = 4
 OPERATOR = "c0ffee00-1111-4222-8333-444455556666"
 OWNED = "aks-egress-baseline"
 TEAMS = 6  # team-0 .. team-5: the rule collection groups and routes people own
-DRAIN_SECONDS = 300.0
+DRAIN_SECONDS = 900.0
 PATIENCE_SECONDS = 10.0
 Json = dict[str, Any]
 
@@ -98,14 +100,24 @@ class Ledger:
             return self._holds.setdefault(target, threading.Lock())
 
 
+@dataclass(frozen=True)
+class Change:
+    """One change a person makes, decided before it is tried (a retry makes the same change). ``target``,
+    when set, is something people own: it is remembered as ``body`` (``None``: deleted) once the change lands."""
+
+    do: Callable[[], None]
+    target: ResourceId | None = None
+    body: Json | None = None
+
+
 class Person:
     """Somebody with write access on the landing zone, working through a list of random changes."""
 
     def __init__(self, network: AzureNetwork, estate: Estate, ledger: Ledger, rng: random.Random) -> None:
         self.network, self.estate, self.ledger, self.rng = network, estate, ledger, rng
 
-    def work(self, operations: int, arm: Localarm, fault_rate: int) -> None:
-        moves: list[tuple[str, Callable[[], None]]] = [
+    def work(self, operations: int, arm: Localarm, fault_rate: int, think: float) -> None:
+        moves: list[tuple[str, Callable[[], Change]]] = [
             ("delete a cluster's rule", self.delete_a_rule),
             ("delete the remediator's group", self.delete_the_group),
             ("route a spoke to the Internet", self.route_to_internet),
@@ -123,72 +135,81 @@ class Person:
                 with self.ledger.lock:
                     self.ledger.faults[fault["kind"]] += 1
             name, move = self.rng.choices(moves, weights)[0]
-            self.persist(move)
+            self.persist(move())
             with self.ledger.lock:
                 self.ledger.operations[name] += 1
+            time.sleep(self.rng.uniform(0, 2 * think))
 
-    def persist(self, move: Callable[[], None]) -> None:
-        """Do ``move`` until it lands: read again after a 412, try again after a failure. A person gives each
-        try 10 s (a ``Retry-After`` of 2 minutes is not waited out: they come back to it)."""
-        for _ in range(30):
-            try:
-                with deadline.running(deadline.Deadline.after(PATIENCE_SECONDS)):
-                    move()
+    def persist(self, change: Change) -> None:
+        """Make ``change`` until it lands: read again after a 412, try again after a failure. A person gives
+        each try 10 s (a ``Retry-After`` of 2 minutes is not waited out: they come back to it)."""
+        held = self.ledger.holding(change.target) if change.target else contextlib.nullcontext()
+        with held:
+            for _ in range(30):
+                try:
+                    with deadline.running(deadline.Deadline.after(PATIENCE_SECONDS)):
+                        change.do()
+                except PreconditionFailed:
+                    with self.ledger.lock:
+                        self.ledger.conflicts += 1
+                    continue
+                except ArmError:
+                    with self.ledger.lock:
+                        self.ledger.failures += 1
+                    time.sleep(0.5)
+                    continue
+                if change.target is not None:
+                    with self.ledger.lock:
+                        self.ledger.owned_by_people[change.target] = change.body
                 return
-            except PreconditionFailed:
-                with self.ledger.lock:
-                    self.ledger.conflicts += 1
-            except ArmError:
-                with self.ledger.lock:
-                    self.ledger.failures += 1
-                time.sleep(0.5)
         raise RuntimeError("a person could not make a change in 30 attempts")
 
     # --- the baseline, broken --------------------------------------------------------------------------
 
-    def delete_a_rule(self) -> None:
+    def delete_a_rule(self) -> Change:
         group = self.rng.choice(self.estate.policies).child("ruleCollectionGroups", OWNED)
-        current = self.network.find(group)
-        if current is None:
-            return
-        body = copy.deepcopy(current.body)
-        rules = [r for c in body["properties"]["ruleCollections"] for r in c.get("rules", [])]
-        if not rules:
-            return
-        doomed = self.rng.choice(rules)["name"]
-        for collection in body["properties"]["ruleCollections"]:
-            collection["rules"] = [r for r in collection.get("rules", []) if r["name"] != doomed]
-        self.network.put(group, body, etag=current.etag, wait=True)
+        pick = self.rng.random()
 
-    def delete_the_group(self) -> None:
-        group = self.rng.choice(self.estate.policies).child("ruleCollectionGroups", OWNED)
-        current = self.network.find(group)
-        if current is not None:
-            self.network.delete(group, etag=current.etag, wait=True)
+        def do() -> None:
+            current = self.network.find(group)
+            if current is None:
+                return
+            body = copy.deepcopy(current.body)
+            rules = [r for c in body["properties"]["ruleCollections"] for r in c.get("rules", [])]
+            if not rules:
+                return
+            doomed = rules[int(pick * len(rules))]["name"]
+            for collection in body["properties"]["ruleCollections"]:
+                collection["rules"] = [r for r in collection.get("rules", []) if r["name"] != doomed]
+            self.network.put(group, body, etag=current.etag, wait=True)
 
-    def route_to_internet(self) -> None:
+        return Change(do)
+
+    def delete_the_group(self) -> Change:
+        return Change(partial(self.delete, self.rng.choice(self.estate.policies).child("ruleCollectionGroups", OWNED)))
+
+    def route_to_internet(self) -> Change:
         route = self.rng.choice(self.estate.route_tables).child("routes", "aks-egress-default")
-        current = self.network.find(route)
-        body = {"properties": {"addressPrefix": "0.0.0.0/0", "nextHopType": "Internet"}}
-        self.network.put(route, body, etag=current.etag if current else None, wait=True)
+        return Change(
+            partial(self.put, route, {"properties": {"addressPrefix": "0.0.0.0/0", "nextHopType": "Internet"}})
+        )
 
-    def detach_route_table(self) -> None:
+    def detach_route_table(self) -> Change:
         subnet = self.rng.choice(self.estate.subnets)
-        current = self.network.get(subnet)
-        body = copy.deepcopy(current.body)
-        body["properties"].pop("routeTable", None)
-        self.network.put(subnet, body, etag=current.etag, wait=True)
+
+        def do() -> None:
+            current = self.network.get(subnet)
+            body = copy.deepcopy(current.body)
+            body["properties"].pop("routeTable", None)
+            self.network.put(subnet, body, etag=current.etag, wait=True)
+
+        return Change(do)
 
     # --- what people own ---------------------------------------------------------------------------------
 
-    def write_team_group(self) -> None:
+    def write_team_group(self) -> Change:
         team = self.rng.randrange(TEAMS)
         group = self.rng.choice(self.estate.policies).child("ruleCollectionGroups", f"team-{team}")
-        with self.ledger.holding(group):
-            self.write_group(group, team)
-
-    def write_group(self, group: ResourceId, team: int) -> None:
-        current = self.network.find(group)
         rules = [
             {
                 "ruleType": "NetworkRule",
@@ -208,41 +229,35 @@ class Person:
             "rules": rules,
         }
         body = {"properties": {"priority": 1000 + team, "ruleCollections": [collection]}}
-        self.network.put(group, body, etag=current.etag if current else None, wait=True)
-        self.remember(group, body)
+        return Change(partial(self.put, group, body), group, body)
 
-    def delete_team_group(self) -> None:
+    def delete_team_group(self) -> Change:
         group = self.rng.choice(self.estate.policies).child("ruleCollectionGroups", f"team-{self.rng.randrange(TEAMS)}")
-        self.delete(group)
+        return Change(partial(self.delete, group), group, None)
 
-    def write_team_route(self) -> None:
+    def write_team_route(self) -> Change:
         table = self.rng.choice(self.estate.route_tables)
         team = self.rng.randrange(TEAMS)
         route = table.child("routes", f"team-{team}")
-        with self.ledger.holding(route):
-            self.write_route(route, table, team)
-
-    def write_route(self, route: ResourceId, table: ResourceId, team: int) -> None:
-        current = self.network.find(route)
         hop = self.estate.firewall_ips[self.estate.hub_of_table[table]]
         prefix = f"192.168.{team * 10 + self.rng.randrange(10)}.0/24"
         body = {"properties": {"addressPrefix": prefix, "nextHopType": "VirtualAppliance", "nextHopIpAddress": hop}}
-        self.network.put(route, body, etag=current.etag if current else None, wait=True)
-        self.remember(route, body)
+        return Change(partial(self.put, route, body), route, body)
 
-    def delete_team_route(self) -> None:
-        self.delete(self.rng.choice(self.estate.route_tables).child("routes", f"team-{self.rng.randrange(TEAMS)}"))
+    def delete_team_route(self) -> Change:
+        route = self.rng.choice(self.estate.route_tables).child("routes", f"team-{self.rng.randrange(TEAMS)}")
+        return Change(partial(self.delete, route), route, None)
+
+    # --- writing, as a person does: read the etag, write with it -------------------------------------------
+
+    def put(self, target: ResourceId, body: Json) -> None:
+        current = self.network.find(target)
+        self.network.put(target, body, etag=current.etag if current else None, wait=True)
 
     def delete(self, target: ResourceId) -> None:
-        with self.ledger.holding(target):
-            current = self.network.find(target)
-            if current is not None:
-                self.network.delete(target, etag=current.etag, wait=True)
-            self.remember(target, None)
-
-    def remember(self, target: ResourceId, body: Json | None) -> None:
-        with self.ledger.lock:
-            self.ledger.owned_by_people[target] = body
+        current = self.network.find(target)
+        if current is not None:
+            self.network.delete(target, etag=current.etag, wait=True)
 
 
 PATHS = (
@@ -301,10 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=1200, help="changes people make, all together")
     parser.add_argument("--fault-rate", type=int, default=8, help="one fault armed per this many operations")
+    parser.add_argument("--think", type=float, default=0.5, help="mean seconds a person pauses between changes")
     parser.add_argument("--seed", type=int, default=20261204)
     args = parser.parse_args(argv)
-    if args.operations < PEOPLE or args.fault_rate < 1:
-        parser.error(f"--operations must be at least {PEOPLE} and --fault-rate at least 1")
+    if args.operations < PEOPLE or args.fault_rate < 1 or args.think < 0:
+        parser.error(f"--operations must be at least {PEOPLE}, --fault-rate at least 1, --think at least 0")
 
     estate, ledger = Estate.of(HUBS, PER_HUB), Ledger()
     logging.getLogger("remediation").addHandler(logging.NullHandler())  # the table says what happened
@@ -340,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                         ledger,
                         random.Random(args.seed + n),
                     ).work,
-                    args=(args.operations // PEOPLE, arm, args.fault_rate),
+                    args=(args.operations // PEOPLE, arm, args.fault_rate, args.think),
                 )
                 for n in range(PEOPLE)
             ]
@@ -367,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = collections.Counter(outcome(i) for i in invocations)
     remediator_writes = sum(1 for r in requests if r["caller"] == REMEDIATOR and r["method"] in ("PUT", "DELETE"))
     throttled = sum(1 for r in requests if r["status"] == 429)
+    remediator_reads = sum(
+        1 for r in requests if r["caller"] == REMEDIATOR and r["method"] == "GET" and r["status"] != 429
+    )
 
     print(f"soak: {HUBS} hubs x {PER_HUB} spokes, {PEOPLE} people, {DELIVERIES} deliveries at a time, seed {args.seed}")
     changes = sum(ledger.operations.values())
@@ -376,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     dead = len(deliveries["deadLetters"])
     print(f"  events:  {len(invocations):,} invocations, {dead} dead-lettered; drained: {drained}")
     print(f"           {remediator_writes} remediator writes, {throttled} requests throttled (429)")
+    print(
+        f"           {remediator_reads:,} remediator reads, {remediator_reads / settled:.1f}/s "
+        "(ARM refills a principal's reads at 25/s)"
+    )
     print()
     print(f"  {'converged from events alone':<40} {check.compliant:>6} / {len(config.clusters)} clusters")
     print(f"  {'what people own, changed by the remediator':<40} {len(changed):>6} of {len(ledger.owned_by_people)}")
