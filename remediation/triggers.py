@@ -5,9 +5,11 @@ about firewall policies between invocations (``Runtime``), created on first use 
 app stays cheap.
 
 Retries: Event Grid waits 30 s and redelivers a failed delivery with backoff for up to 24 hours. The
-handler starts writes without waiting for them; when a resource is busy (409 or ``Updating``) or ARM
-is unreachable it raises ``RetryLater``, which fails the invocation so that Event Grid delivers the
-event again later. A malformed event is logged and dropped: it would fail the same way every time.
+handler works within one deadline (``EVENT_SECONDS``) and starts writes without waiting for them. When a
+cluster could not be restored now (a resource busy, ARM unreachable, a write that failed, the deadline
+first), the result is reported first and then ``RetryLater`` fails the invocation, so that Event Grid
+delivers the event again later. A malformed event is logged and dropped: it would fail the same way every
+time.
 """
 
 from __future__ import annotations
