@@ -16,11 +16,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
+import heapq
 import ipaddress
+import itertools
 import json
 import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -128,6 +131,22 @@ def counting_calls() -> Iterator[ArmCalls]:
         _current_calls.reset(token)
 
 
+# Which requests the pacer serves first when ARM's budget is short: lower first. The sweep gives each group of
+# clusters its place in the sweep, so that the group that started first reads and then writes while the next
+# one reads, instead of every group reading at a quarter of the pace and none writing.
+_pacing_priority: ContextVar[int] = ContextVar("remediation_pacing_priority", default=0)
+
+
+@contextlib.contextmanager
+def pacing_priority(priority: int) -> Iterator[None]:
+    """Requests made in this context wait behind those of lower ``priority`` when the budget is short."""
+    token = _pacing_priority.set(priority)
+    try:
+        yield
+    finally:
+        _pacing_priority.reset(token)
+
+
 class Pacer:
     """Slows requests down before ARM's throttle would refuse them.
 
@@ -136,20 +155,20 @@ class Pacer:
     the bucket that request used (``x-ms-ratelimit-remaining-subscription-reads`` / ``-writes`` /
     ``-deletes``; learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
     The pacer keeps the last level it saw per subscription and kind, adds what has flowed back since, and
-    before a request waits until at least ``reserve`` tokens would be left, so a sweep of a large estate
-    slows down to the refill rate instead of running into a storm of 429s. The wait never passes the
-    invocation's deadline.
+    lets a request go only while at least ``reserve`` tokens would be left, so a sweep of a large estate
+    slows down to the refill rate instead of running into a storm of 429s. Waiting requests go in order of
+    their ``pacing_priority``, then of arrival. No wait passes the invocation's deadline.
     """
 
     REFILL_PER_SECOND: ClassVar[dict[str, float]] = {"reads": 25.0, "writes": 10.0, "deletes": 10.0}
     CAPACITY: ClassVar[dict[str, float]] = {"reads": 250.0, "writes": 200.0, "deletes": 200.0}
 
-    def __init__(self, *, reserve: float = 10.0, clock: Any = time.monotonic, sleep: Any = time.sleep) -> None:
+    def __init__(self, *, reserve: float = 10.0) -> None:
         self.reserve = reserve
-        self._clock = clock
-        self._sleep = sleep
         self._levels: dict[tuple[str, str], tuple[float, float]] = {}  # (subscription, kind) -> (level, when)
-        self._lock = threading.Lock()
+        self._waiting: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)  # heaps of tickets
+        self._tickets = itertools.count()
+        self._turn = threading.Condition()
         self.waited = 0.0
 
     @staticmethod
@@ -157,37 +176,54 @@ class Pacer:
         return "reads" if method in ("GET", "HEAD") else "deletes" if method == "DELETE" else "writes"
 
     def before(self, subscription: str, method: str) -> None:
-        """Wait, if needed, until a request of this kind would leave ``reserve`` tokens; then count it."""
-        kind = self.kind(method)
-        with self._lock:
-            known = self._levels.get((subscription, kind))
-            if known is None:
-                return
-            level, when = known
-            now = self._clock()
-            refill = self.REFILL_PER_SECOND[kind]
-            level = min(self.CAPACITY[kind], level + (now - when) * refill)
-            wait = max(0.0, (self.reserve + 1 - level) / refill)
-            # Count this request now, so that concurrent ones see it before its answer comes back.
-            self._levels[(subscription, kind)] = (level + wait * refill - 1, now + wait)
-        if wait > 0:
-            left = deadline.current().left()
-            if wait >= left - MIN_REQUEST_SECONDS:
-                raise OutOfTime(f"ARM's throttle asks to slow down for {wait:.1f} s, and only {left:.1f} s are left")
-            self.waited += wait
-            self._sleep(wait)
+        """Wait, if needed, for this request's turn and for a token that leaves ``reserve``; then count it."""
+        key = (subscription, self.kind(method))
+        refill = self.REFILL_PER_SECOND[key[1]]
+        with self._turn:
+            if key not in self._levels:
+                return  # nothing heard from ARM yet: nothing to pace by
+            ticket = (_pacing_priority.get(), next(self._tickets))
+            queue = self._waiting[key]
+            heapq.heappush(queue, ticket)
+            started = time.monotonic()
+            try:
+                while True:
+                    level = self._level(key)
+                    mine = queue[0] == ticket
+                    if mine and level >= self.reserve + 1:
+                        # Counted now, so that the requests behind this one see it before its answer comes back.
+                        self._levels[key] = (level - 1, time.monotonic())
+                        return
+                    left = deadline.current().left() - MIN_REQUEST_SECONDS
+                    refilled = (self.reserve + 1 - level) / refill if mine else 0.0
+                    if refilled >= left:
+                        raise OutOfTime(
+                            f"ARM's throttle asks to slow down for {refilled:.1f} s, and only {left:.1f} s are left"
+                        )
+                    self._turn.wait(refilled if mine else min(left, 1.0))
+            finally:
+                queue.remove(ticket)
+                heapq.heapify(queue)
+                self.waited += time.monotonic() - started
+                self._turn.notify_all()
 
     def after(self, subscription: str, method: str, headers: Mapping[str, str]) -> None:
         """Take the level ARM reported for the bucket this request used."""
-        kind = self.kind(method)
-        value = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
+        key = (subscription, self.kind(method))
+        value = headers.get(f"x-ms-ratelimit-remaining-subscription-{key[1]}")
         try:
             level = float(value) if value is not None else None
         except ValueError:
             level = None
         if level is not None:
-            with self._lock:
-                self._levels[(subscription, kind)] = (level, self._clock())
+            with self._turn:
+                self._levels[key] = (level, time.monotonic())
+                self._turn.notify_all()
+
+    def _level(self, key: tuple[str, str]) -> float:
+        level, when = self._levels[key]
+        refilled = (time.monotonic() - when) * self.REFILL_PER_SECOND[key[1]]
+        return min(self.CAPACITY[key[1]], level + refilled)
 
 
 # --------------------------------------------------------------------- credentials

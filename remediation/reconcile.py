@@ -12,6 +12,7 @@ reconcile re-reads and re-plans, a bounded number of times. A resource that is b
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,6 +38,7 @@ from remediation.network import (
     OutOfTime,
     PreconditionFailed,
     counting_calls,
+    pacing_priority,
 )
 from remediation.plan import Observation, Plan, Write, plan
 from remediation.resource_id import InvalidResourceId, ResourceId
@@ -749,10 +751,12 @@ def reconcile_clusters(
 
     until = deadline.current()
 
-    def one(unit: list[ClusterConfig]) -> list[ClusterResult]:
-        results = reconcile(
-            unit, config=config, network=network, mode=mode, wait=wait, trigger=trigger, reader=reader, until=until
-        )
+    def one(place: int, unit: list[ClusterConfig]) -> list[ClusterResult]:
+        # The groups that started first get ARM's budget first: they write while the next ones read.
+        with pacing_priority(place):
+            results = reconcile(
+                unit, config=config, network=network, mode=mode, wait=wait, trigger=trigger, reader=reader, until=until
+            )
         if on_result is not None:
             for result in results:
                 on_result(result)
@@ -764,7 +768,7 @@ def reconcile_clusters(
         list(pool.map(cluster_of, clusters))
         known = reader.snapshot()
         grouped = units(clusters, lambda cluster: _shared_keys(cluster, known))
-        results = [r for batch in pool.map(one, grouped) for r in batch]
+        results = [r for batch in pool.map(one, itertools.count(), grouped) for r in batch]
     return SweepResult(tuple(_worst_first(results)), started, time.perf_counter() - clock)
 
 

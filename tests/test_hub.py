@@ -166,3 +166,37 @@ def test_two_workers_racing_on_the_same_hub_end_in_one_correct_state(arm: LocalA
     assert set(puts) <= {201, 200, 412, 409}  # a loser gets 412 (and plans again) or 409 (and retries later)
     final = reconcile(estate.clusters, config=estate, network=make_network(arm))
     assert all(r.compliant and not r.changed for r in final)
+
+
+def test_a_sweep_paces_itself_to_arms_throttle_and_meets_no_429(arm: LocalArm, tmp_path: Path) -> None:
+    """ARM's buckets, made small (their refill rates are Azure's): the sweep reads the levels ARM reports
+    and waits for tokens instead of collecting 429s, the group that started first writing while the next reads."""
+    arm.reset()
+    scenarios.seed(estates.document(3, 8, converged=False), arm.store, label="hubs")
+    path = tmp_path / "remediation.yaml"
+    path.write_text(yaml.safe_dump(estates.configuration(3, 8)))
+    config = load_config(path)
+    arm.throttle.configure(
+        {
+            "reads": {"capacity": 30, "refillPerSecond": 25},
+            "writes": {"capacity": 15, "refillPerSecond": 10},
+            "enabled": True,
+        }
+    )
+    network = make_network(arm)
+    arm.requests.clear()
+
+    try:
+        sweep = reconcile_clusters(config.clusters, config=config, network=network, wait=False, concurrency=4)
+    finally:
+        arm.throttle.reset()
+
+    assert [r["path"] for r in arm.requests if r["status"] == 429] == []
+    assert network.pacer.waited > 0  # it did have to wait: the budget was short
+    assert len(sweep.results) == 24 and all(r.compliant and r.changed for r in sweep.results)
+    writes = [r for r in arm.requests if r["method"] == "PUT"]
+    assert len(writes) == 24 + 3  # a route table per spoke, the owned group per hub
+    # The group that started first wrote while the last one was still reading (it had ARM's budget first).
+    first_write = min(r["seq"] for r in writes)
+    last_group = [r["seq"] for r in arm.requests if r["method"] == "GET" and "rg-spokes-2" in r["path"]]
+    assert sum(1 for seq in last_group if seq > first_write) > len(last_group) / 2
