@@ -36,6 +36,7 @@ from remediation.config import ClusterConfig, OwnedNames
 from remediation.evaluation import Judgement, Need, PlacedRule, RuleOrder, Stage
 from remediation.findings import Finding, FindingKind
 from remediation.firewall import (
+    Dialect,
     RuleBase,
     firewall_private_ip,
     ip_group_ids,
@@ -46,6 +47,7 @@ from remediation.firewall import (
 from remediation.inbound import (
     DnatPlan,
     InboundFinding,
+    NatRule,
     Publication,
     firewall_public_ip_ids,
     frontend_publications,
@@ -281,11 +283,13 @@ class _FirewallPlanner:
         self.changes: dict[Stage, list[tuple[str, str]]] = defaultdict(list)  # (verb, rule name)
         self.fixes: list[Finding] = []
         self.fixed_clusters: list[ClusterConfig] = []
-        self.released: set[str] = set()  # owned DNAT rules of services that are gone (lower-cased names)
+        self._foreign_nat: list[NatRule] = []  # every NAT rule the remediator does not own
+        self.released: set[tuple[str, tuple[str, ...]]] = set()  # owned DNAT rules this write removes or moves
 
     def run(self) -> dict[str, set[str]]:
         """Plan every cluster; returns the firewall public IPs each cluster needs host routes for."""
         host_routes: dict[str, set[str]] = {}
+        self._foreign_nat = [parse_nat_rule(rule, owned=False, where=where) for rule, where in self.base.foreign_nat()]
         self.released = self._released_dnat()
         for cluster in self.group.clusters:
             findings: list[Finding] = []
@@ -342,9 +346,9 @@ class _FirewallPlanner:
         collection = base.owned[stage].name
         # The need is what the profile asks for; the wire is what can be written here (without the DNS
         # proxy, the profile's alternative to FQDNs, or nothing).
-        wanted_wire = _rule_wire(rule, base, dns_proxy=True)
+        wanted_wire = rule_wire(rule, base.dialect, dns_proxy=True)
         assert wanted_wire is not None
-        wire = _rule_wire(rule, base, dns_proxy=base.dns_proxy)
+        wire = rule_wire(rule, base.dialect, dns_proxy=base.dns_proxy)
         need = Need.of(parse_rule(stage, wanted_wire, {}), tag_contents=baseline.tag_contents)
         rules = self.desired[stage]
         index = next((i for i, r in enumerate(rules) if str(r.get("name", "")).lower() == rule.name.lower()), None)
@@ -458,41 +462,23 @@ class _FirewallPlanner:
     # DNAT ----------------------------------------------------------------------------------------------------
 
     def _plan_dnat(self, cluster: ClusterConfig, firewall: Resource, findings: list[Finding]) -> DnatPlan:
-        observation, base = self.observation, self.base
-        attached = {rid.key for rid in firewall_public_ip_ids(cluster, firewall.body, own=True)}
-        firewall_ips = []
-        for pip_id in firewall_public_ip_ids(cluster, firewall.body):
-            if pip_id.key not in attached:
-                findings.append(
-                    Finding(
-                        FindingKind.DNAT_IP_NOT_ON_FIREWALL,
-                        str(pip_id),
-                        f"public IP {pip_id.name} is configured for DNAT but is not attached to firewall "
-                        f"{firewall.id.name}: traffic to it never reaches the firewall",
-                    )
-                )
-                continue
-            pip = observation.get(pip_id)
-            address = pip.properties.get("ipAddress") if pip else None
-            if address:
-                firewall_ips.append(str(address))
-            else:
-                findings.append(
-                    Finding(FindingKind.RESOURCE_NOT_FOUND, str(pip_id), "a firewall public IP for DNAT has no address")
-                )
+        base = self.base
+        firewall_ips, attached = self._firewall_ips(cluster, firewall, findings)
         publications, problems = self._publications(cluster)
         prefix = f"{cluster.name}-dnat-".lower()
+        # Other clusters' rules that this write removes or moves hold nothing: what they free is free here too.
         nat_rules = [
-            parse_nat_rule(rule, owned=True)
-            for rule in self.desired[Stage.DNAT]
-            if (name := str(rule.get("name", "")).lower()).startswith(prefix) or name not in self.released
+            rule
+            for wire in self.desired[Stage.DNAT]
+            if (rule := parse_nat_rule(wire, owned=True)).name.lower().startswith(prefix)
+            or _nat_key(rule) not in self.released
         ]
-        nat_rules += [parse_nat_rule(rule, owned=False, where=where) for rule, where in base.foreign_nat()]
+        nat_rules += self._foreign_nat
         dnat = plan_dnat(
             cluster,
             publications=publications,
             firewall_ips=firewall_ips,
-            firewall_ip_count=len(attached),
+            firewall_ip_count=attached,
             nat_rules=nat_rules,
             dialect=base.dialect,
             resource=str(base.target),
@@ -502,13 +488,13 @@ class _FirewallPlanner:
         wanted = {str(r["name"]).lower(): r for r in dnat.rules}
         rewritten = {name.lower() for name in (*dnat.restored, *dnat.added)}
         desired: list[Json] = []
-        for rule in self.desired[Stage.DNAT]:
-            name = str(rule.get("name", "")).lower()
+        for wire in self.desired[Stage.DNAT]:
+            name = str(wire.get("name", "")).lower()
             if not name.startswith(prefix):
-                desired.append(rule)  # another cluster's DNAT rule
+                desired.append(wire)  # another cluster's DNAT rule
             elif name in wanted:
                 fresh = wanted.pop(name)
-                desired.append(fresh if name in rewritten else rule)  # an unchanged rule keeps its exact wire
+                desired.append(fresh if name in rewritten else wire)  # an unchanged rule keeps its exact wire
         desired.extend(wanted.values())
         self.desired[Stage.DNAT] = desired
         for verb, names in (("add", dnat.added), ("restore", dnat.restored), ("remove stale", dnat.removed)):
@@ -526,19 +512,68 @@ class _FirewallPlanner:
             },
         )
 
-    def _released_dnat(self) -> set[str]:
-        """The owned DNAT rules that this write removes because their service is gone: the ports they hold are
-        free for every cluster planned in the same write, whichever is planned first."""
+    def _firewall_ips(
+        self, cluster: ClusterConfig, firewall: Resource, findings: list[Finding] | None = None
+    ) -> tuple[list[str], int]:
+        """The firewall public IPs the cluster's DNAT may use, in order, and how many the firewall has; the
+        configured ones that cannot be used are told in ``findings``."""
+        attached = {rid.key for rid in firewall_public_ip_ids(cluster, firewall.body, own=True)}
+        told = findings if findings is not None else []
+        addresses = []
+        for pip_id in firewall_public_ip_ids(cluster, firewall.body):
+            if pip_id.key not in attached:
+                told.append(
+                    Finding(
+                        FindingKind.DNAT_IP_NOT_ON_FIREWALL,
+                        str(pip_id),
+                        f"public IP {pip_id.name} is configured for DNAT but is not attached to firewall "
+                        f"{firewall.id.name}: traffic to it never reaches the firewall",
+                    )
+                )
+                continue
+            pip = self.observation.get(pip_id)
+            address = pip.properties.get("ipAddress") if pip else None
+            if address:
+                addresses.append(str(address))
+            else:
+                told.append(
+                    Finding(FindingKind.RESOURCE_NOT_FOUND, str(pip_id), "a firewall public IP for DNAT has no address")
+                )
+        return addresses, len(attached)
+
+    def _released_dnat(self) -> set[tuple[str, tuple[str, ...]]]:
+        """The owned DNAT rules this write removes or moves (their service is gone, their firewall IP is no
+        longer the cluster's, their port is taken first by a rule the remediator does not own or by another
+        cluster's rule that stays): whatever they hold is free for every cluster planned in the same write,
+        whichever is planned first, so one write converges."""
+        occupied = [slot for rule in self._foreign_nat for slot in rule.occupies()]
         released = set()
         for cluster in self.group.clusters:
+            firewall = self.group.firewalls[cluster.name]
             if cluster.inbound is None:
                 continue
             prefix = f"{cluster.name}-dnat-".lower()
-            wanted = {rule_name(cluster.name, p).lower() for p in self._publications(cluster)[0]}
-            for rule in self.desired[Stage.DNAT]:
-                name = str(rule.get("name", "")).lower()
-                if name.startswith(prefix) and name not in wanted:
-                    released.add(name)
+            firewall_ips, _ = self._firewall_ips(cluster, firewall)
+            wanted = {rule_name(cluster.name, p).lower(): p for p in self._publications(cluster)[0]}
+            for wire in self.desired[Stage.DNAT]:
+                rule = parse_nat_rule(wire, owned=True)
+                if not rule.name.lower().startswith(prefix):
+                    continue
+                publication = wanted.get(rule.name.lower())
+                keep = rule.destinations[0] if rule.destinations else None
+                stays = (
+                    publication is not None
+                    and keep in firewall_ips
+                    and not any(
+                        ip == keep and protocol == publication.protocol and publication.port in ports
+                        for ip, protocol, ports in occupied
+                    )
+                    and not any(other.publishes(publication) for other in self._foreign_nat)
+                )
+                if stays:
+                    occupied += list(rule.occupies())
+                else:
+                    released.add(_nat_key(rule))
         return released
 
     # The one write -------------------------------------------------------------------------------------------
@@ -634,13 +669,17 @@ _FIXED_BY_RULE_WRITE = frozenset(
 )
 
 
+def _nat_key(rule: NatRule) -> tuple[str, tuple[str, ...]]:
+    return (rule.name.lower(), rule.destinations)
+
+
 def _stage(rule: BaselineRule) -> Stage:
     return Stage.NETWORK if isinstance(rule, BaselineNetworkRule) else Stage.APPLICATION
 
 
-def _rule_wire(rule: BaselineRule, base: RuleBase, *, dns_proxy: bool) -> Json | None:
-    """The rule as written to this firewall; ``None`` for an FQDN network rule that cannot match here (no DNS
-    proxy) and has no alternative in the profile."""
+def rule_wire(rule: BaselineRule, dialect: Dialect, *, dns_proxy: bool) -> Json | None:
+    """The rule as the remediator writes it in ``dialect``; ``None`` for an FQDN network rule that cannot match
+    on a firewall without the DNS proxy and has no alternative in the profile."""
     if isinstance(rule, BaselineNetworkRule):
         addresses, fqdns = rule.destination_addresses, rule.destination_fqdns
         if fqdns and not dns_proxy:
@@ -658,7 +697,7 @@ def _rule_wire(rule: BaselineRule, base: RuleBase, *, dns_proxy: bool) -> Json |
         if fqdns:
             fields["destinationFqdns"] = list(fqdns)
         fields["destinationPorts"] = list(rule.ports)
-        return base.dialect.rule(Stage.NETWORK, fields)
+        return dialect.rule(Stage.NETWORK, fields)
     app: Json = {
         "name": rule.name,
         "description": rule.description,
@@ -669,7 +708,7 @@ def _rule_wire(rule: BaselineRule, base: RuleBase, *, dns_proxy: bool) -> Json |
         app["fqdnTags"] = list(rule.fqdn_tags)
     if rule.target_fqdns:
         app["targetFqdns"] = list(rule.target_fqdns)
-    return base.dialect.rule(Stage.APPLICATION, app)
+    return dialect.rule(Stage.APPLICATION, app)
 
 
 def _load_balancers_of(cluster: ClusterConfig, observation: Observation) -> list[Resource]:

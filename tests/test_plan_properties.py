@@ -37,7 +37,7 @@ from remediation.config import ClusterConfig, InboundConfig, OwnedNames
 from remediation.evaluation import Judgement, Need, RuleOrder, Stage
 from remediation.findings import FindingKind
 from remediation.firewall import CLASSIC, POLICY, Dialect, RuleBase, ip_group_ids, read_rule_base
-from remediation.plan import Observation, Plan, Write, plan
+from remediation.plan import Observation, Plan, Write, plan, rule_wire
 from remediation.resource_id import ResourceId
 from remediation.rules import parse_application_rule, parse_network_rule
 from tests.memory_arm import MemoryArm, rid
@@ -250,30 +250,9 @@ def baseline_of(zone_profile: str, cluster: ClusterConfig, prefix: str) -> Basel
 
 def baseline_wire(rule: BaselineRule, dialect: Dialect) -> Json:
     """A baseline rule as a previous run wrote it (FQDN destinations as the profile has them)."""
-    if isinstance(rule, BaselineNetworkRule):
-        fields: Json = {
-            "name": rule.name,
-            "description": rule.description,
-            "ipProtocols": list(rule.protocols),
-            "sourceAddresses": list(rule.sources),
-        }
-        if rule.destination_addresses:
-            fields["destinationAddresses"] = list(rule.destination_addresses)
-        if rule.destination_fqdns:
-            fields["destinationFqdns"] = list(rule.destination_fqdns)
-        fields["destinationPorts"] = list(rule.ports)
-        return dialect.rule(Stage.NETWORK, fields)
-    app: Json = {
-        "name": rule.name,
-        "description": rule.description,
-        "sourceAddresses": list(rule.sources),
-        "protocols": [{"protocolType": kind, "port": port} for kind, port in rule.protocols],
-    }
-    if rule.fqdn_tags:
-        app["fqdnTags"] = list(rule.fqdn_tags)
-    if rule.target_fqdns:
-        app["targetFqdns"] = list(rule.target_fqdns)
-    return dialect.rule(Stage.APPLICATION, app)
+    wire = rule_wire(rule, dialect, dns_proxy=True)
+    assert wire is not None
+    return wire
 
 
 def _respelled(wire: Json) -> Json:
