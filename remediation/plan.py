@@ -90,9 +90,6 @@ class Plan:
     # virtual network), which changes when that write lands. Apply ``writes``, wait for them, plan again.
     held_back: tuple[Write, ...] = ()
 
-    def writes_for(self, cluster: str) -> tuple[Write, ...]:
-        return tuple(w for w in self.writes if cluster in w.clusters)
-
 
 @dataclass(frozen=True)
 class Observation:
