@@ -21,7 +21,6 @@ from remediation.cli import main as cli_main
 from remediation.config import Config, Mode, load_config
 from remediation.network import AzureNetwork
 from remediation.reconcile import ClusterResult, reconcile_cluster, reconcile_clusters
-from remediation.settings import Settings
 from tests.conftest import (
     AKS_CLUSTER,
     AKS_SUBNET,
@@ -34,6 +33,7 @@ from tests.conftest import (
     demo_id,
 )
 from tests.landing_zone import OWNED_GROUP, Operator, aks_client, owned_rules, write_config
+from tests.test_function_app import make_runtime
 
 NODE_GROUP = f"/subscriptions/{SUB}/resourceGroups/MC_rg-aks_aks-demo_westeurope"
 BATCH_SUBNET = VNET_SPOKE.child("subnets", "aks-batch")
@@ -233,24 +233,10 @@ def add_batch_pool(operator_of: Operator, aks: AksClient) -> None:
     aks.put(f"{AKS_CLUSTER}/agentPools/batch", pool)
 
 
-def runtime(config: Config, arm: LocalArm) -> triggers.Runtime:
-    settings = Settings(
-        config_path=config.source,
-        force_audit=False,
-        sweep_schedule="0 0 2 * * *",
-        sweep_concurrency=2,
-        principal_id=REMEDIATOR,
-    )
-    network = AzureNetwork(
-        endpoint=arm.endpoint, ca_bundle=str(arm.ca_bundle), principal_id=REMEDIATOR, polling_interval=0
-    )
-    return triggers.Runtime(settings=settings, config=config, network=network)
-
-
 @pytest.fixture
 def converged(cluster_arm: LocalArm, tmp_path: Path, resolver: dict[str, str]) -> Iterator[triggers.Runtime]:
     """A worker whose configuration names the cluster only, after a sweep brought it to the baseline."""
-    rt = runtime(write_config(tmp_path, short=True), cluster_arm)
+    rt = make_runtime(write_config(tmp_path, short=True), cluster_arm)
     triggers.reset_runtime(rt)
     triggers.run_sweep(rt=rt)
     cluster_arm.advance_clock(1)
@@ -307,7 +293,7 @@ def test_a_deleted_node_pools_subnet_leaves_the_egress_sources(
 def test_a_cold_worker_learns_the_clusters_subnets_before_routing_a_subnet_event(
     cluster_arm: LocalArm, tmp_path: Path, resolver: dict[str, str], operator_of: Operator
 ) -> None:
-    rt = runtime(write_config(tmp_path, short=True), cluster_arm)
+    rt = make_runtime(write_config(tmp_path, short=True), cluster_arm)
     operator_of.edit(AKS_SUBNET, lambda body: body["properties"].pop("routeTable"))
 
     outcome = deliver(cluster_arm, rt, "Microsoft.Network/virtualNetworks/subnets/write")

@@ -20,10 +20,9 @@ from remediation.config import Config, load_config
 from remediation.network import AzureNetwork
 from remediation.reconcile import reconcile, reconcile_clusters
 from remediation.resource_id import ResourceId
-from remediation.settings import Settings
-from tests.conftest import OPERATOR, REMEDIATOR, make_network
+from tests.conftest import OPERATOR, make_network
 from tests.landing_zone import Operator
-from tests.test_function_app import event_grid_event
+from tests.test_function_app import event_grid_event, make_runtime
 
 SPOKES = 24
 WRITE = "Microsoft.Resources.ResourceWriteSuccess"
@@ -39,17 +38,6 @@ def estate(arm: LocalArm, tmp_path: Path) -> Iterator[Config]:
     path = tmp_path / "remediation.yaml"
     path.write_text(yaml.safe_dump(estates.configuration(1, SPOKES)))
     yield load_config(path)
-
-
-def runtime(config: Config, arm: LocalArm) -> triggers.Runtime:
-    settings = Settings(
-        config_path=config.source,
-        force_audit=False,
-        sweep_schedule="0 0 2 * * *",
-        sweep_concurrency=4,
-        principal_id=REMEDIATOR,
-    )
-    return triggers.Runtime(settings=settings, config=config, network=make_network(arm))
 
 
 def reads_of(arm: LocalArm, path: str) -> int:
@@ -76,7 +64,7 @@ def test_one_deleted_owned_group_is_restored_for_every_spoke_by_one_event_and_on
     Operator(make_network(arm, principal_id=OPERATOR)).delete(OWNED_GROUP)
     arm.store.lro_seconds = 3.0  # the policy stays Updating after the write, as Azure keeps it for minutes
     arm.requests.clear()
-    rt = runtime(estate, arm)
+    rt = make_runtime(estate, arm)
 
     outcome = triggers.handle_event(
         event_id="e1",
@@ -112,7 +100,7 @@ def test_an_event_on_one_spokes_route_table_reconciles_that_spoke_and_reads_the_
     arm: LocalArm, estate: Config
 ) -> None:
     spoke = estate.clusters[7]
-    rt = runtime(estate, arm)
+    rt = make_runtime(estate, arm)
 
     outcome = triggers.handle_event(
         event_id="e2",
@@ -132,7 +120,7 @@ def test_two_workers_racing_on_the_same_hub_end_in_one_correct_state(arm: LocalA
     Operator(make_network(arm, principal_id=OPERATOR)).delete(OWNED_GROUP)
     arm.store.lro_seconds = 0.0
     arm.requests.clear()
-    workers = [runtime(estate, arm), runtime(estate, arm)]
+    workers = [make_runtime(estate, arm), make_runtime(estate, arm)]
     events = [
         (
             DELETE,
